@@ -1,0 +1,115 @@
+# Image service: one command to run it locally, one to test it.
+#   make up     install into project-local folders, start the local cloud, deploy, print the API URL
+#   make test   lint, types, unit, infrastructure, local-cloud and integration tests
+#   make help   everything else
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+include localcloud/env.mk
+
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+PYTEST := $(PYTHON) -m pytest
+CDK := node_modules/.bin/cdk
+CDKLOCAL := node_modules/.bin/cdklocal
+STAGE ?= local
+STACK := ImageService-$(STAGE)
+OUTPUTS := .localcloud/outputs.json
+LOCALCLOUD := python3 localcloud/cli.py
+
+.PHONY: help up down url install localcloud-install localcloud-start localcloud-stop localcloud-status \
+	localcloud-logs bootstrap-local deploy-local destroy-local synth deploy-aws check lint typecheck \
+	test test-unit test-infra test-localcloud test-integration bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+# --- installs (project-local, repeatable; skipped when their inputs did not change) --------
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambda_src/image_api/requirements.txt
+	@test -x $(PYTHON) || $$($(LOCALCLOUD) python313) -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt 2>&1 | grep -v "^WARNING: Location" || true
+	$(PYTHON) -m pip check >/dev/null || { $(PYTHON) -m pip check; exit 1; }
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	@touch $@
+
+install: $(VENV)/.installed node_modules/.installed localcloud-install ## install everything (project venv, CDK CLI, local cloud)
+
+# --- the local cloud ------------------------------------------------------------------------
+
+localcloud-install: ## install LocalStack, its plugins and the functions' runtimes into .localcloud/
+	@$(LOCALCLOUD) install 2>&1 | grep -v "^WARNING: Location" ; exit $${PIPESTATUS[0]}
+
+localcloud-start: localcloud-install ## start the local cloud in the background (reuses a running one)
+	@$(LOCALCLOUD) start
+
+localcloud-stop: ## stop the local cloud this checkout started
+	@$(LOCALCLOUD) stop
+
+localcloud-status: ## is the local cloud running?
+	@$(LOCALCLOUD) status
+
+localcloud-logs: ## the local cloud's log (make localcloud-logs FOLLOW=1 to follow)
+	@$(LOCALCLOUD) logs $(if $(FOLLOW),--follow)
+
+# --- the image service on the local cloud ------------------------------------------------
+
+bootstrap-local: install localcloud-start
+	@$(LOCALCLOUD_ENV) $(CDKLOCAL) bootstrap aws://$(LOCALCLOUD_ACCOUNT)/$(LOCALCLOUD_REGION) -c stage=$(STAGE) --quiet >/dev/null
+
+deploy-local: bootstrap-local ## deploy the image service to the local cloud (writes .localcloud/outputs.json)
+	$(LOCALCLOUD_ENV) $(CDKLOCAL) deploy $(STACK) -c stage=$(STAGE) --require-approval never --progress events \
+		--outputs-file $(OUTPUTS)
+
+destroy-local: ## remove the image service from the local cloud
+	$(LOCALCLOUD_ENV) $(CDKLOCAL) destroy $(STACK) -c stage=$(STAGE) --force
+
+up: deploy-local ## install, start the local cloud, deploy, print the API URL and a walkthrough
+	@$(PYTHON) -m localcloud.outputs walkthrough $(OUTPUTS)
+
+url: ## print the deployed API's base URL
+	@$(PYTHON) -m localcloud.outputs url $(OUTPUTS)
+
+down: localcloud-stop ## stop the local cloud
+
+# --- real AWS ------------------------------------------------------------------------------
+
+synth: $(VENV)/.installed node_modules/.installed ## synthesize the CloudFormation template (STAGE=dev|prod)
+	$(CDK) synth $(STACK) -c stage=$(STAGE) --quiet
+
+deploy-aws: $(VENV)/.installed node_modules/.installed ## deploy to the AWS account of your credentials (STAGE=dev|prod)
+	$(CDK) deploy $(STACK) -c stage=$(STAGE)
+
+# --- quality -----------------------------------------------------------------------------------
+
+lint: $(VENV)/.installed ## ruff
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+
+typecheck: $(VENV)/.installed ## mypy (strict)
+	$(PYTHON) -m mypy
+
+check: lint typecheck
+
+test-unit: $(VENV)/.installed ## unit tests (no network)
+	$(PYTEST) tests/unit -q
+
+test-infra: $(VENV)/.installed ## CDK assertions and cdk-nag (no network)
+	$(PYTEST) tests/infrastructure -q
+
+test-localcloud: install ## the local cloud's own tests (starts it, deploys a test stack)
+	$(LOCALCLOUD_ENV) $(PYTEST) tests/localcloud -q
+
+test-integration: deploy-local ## the image service against the local cloud
+	$(LOCALCLOUD_ENV) $(PYTEST) tests/integration -q
+
+test: check test-unit test-infra test-localcloud test-integration ## everything CI runs
+
+bench: deploy-local ## API latency and throughput against the local cloud, with a floor measured in the same run
+	$(LOCALCLOUD_ENV) $(PYTHON) -m bench.api_bench --outputs $(OUTPUTS)
+
+clean: localcloud-stop ## remove everything make installed or generated
+	rm -rf $(VENV) node_modules .localcloud localcloud/node/node_modules cdk.out .cdk-bundles

@@ -1,0 +1,1 @@
+"""LocalStack plugins that let the community runtime serve a CDK app without Docker."""

@@ -1,0 +1,1 @@
+"""Lambda functions as host processes (no containers): see executor.py."""

@@ -1,0 +1,12 @@
+"""Entry point: ``LAMBDA_RUNTIME_EXECUTOR=host`` selects the host-process executor."""
+
+from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
+
+
+class HostRuntimeExecutorPlugin(RuntimeExecutorPlugin):
+    name = "host"
+
+    def load(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        from .executor import HostRuntimeExecutor
+
+        return HostRuntimeExecutor
