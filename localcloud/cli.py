@@ -180,7 +180,6 @@ def runtime_environment() -> dict[str, str]:
         LAMBDA_RUNTIME_EXECUTOR="host",
         # Async retries wait this many seconds times the attempt (60 by default).
         LAMBDA_RETRY_BASE_DELAY="1",
-        CFN_IGNORE_UNSUPPORTED_RESOURCE_TYPES="0",
         LOCALCLOUD_LAMBDA_PYTHON=str(LAMBDA_PYTHON_VENV / "bin" / "python"),
         LOCALCLOUD_NODE_PATH=str(NODE_DIR / "node_modules"),
     )

@@ -165,8 +165,25 @@ class CustomResourceProvider(ResourceProvider[dict[str, Any]]):
 
 
 def _without_outputs(properties: dict[str, Any]) -> dict[str, Any]:
-    """The template's properties only: what the function answered earlier is not input."""
-    return {key: value for key, value in properties.items() if key != "PhysicalResourceId"}
+    """The template's properties as CloudFormation sends them to a custom resource.
+
+    Only the template's properties (not what the function answered earlier), and every
+    scalar as a string: CloudFormation turns ``true`` into ``"true"`` and ``5`` into
+    ``"5"``, and handlers rely on it (CDK's notifications handler calls ``.lower()``).
+    """
+    return {key: as_cloudformation_strings(value) for key, value in properties.items() if key != "PhysicalResourceId"}
+
+
+def as_cloudformation_strings(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: as_cloudformation_strings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_cloudformation_strings(item) for item in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
 
 
 class CustomResourceProviderPlugin(CloudFormationResourceProviderPlugin):

@@ -11,12 +11,39 @@ CloudFormation's ``AWS::DynamoDB::Table`` resource calls the same provider.
 Selected with ``PROVIDER_OVERRIDE_DYNAMODB=moto``.
 """
 
+import uuid
+from typing import Any
+
+from localstack.aws.api import RequestContext, handler
 from localstack.aws.api.dynamodb import DynamodbApi
+from localstack.services.moto import call_moto
 from localstack.services.plugins import Service, aws_provider
 
 
 class MotoDynamoDBProvider(DynamodbApi):
-    """Every DynamoDB operation falls through to moto."""
+    """Every DynamoDB operation falls through to moto, with one gap filled.
+
+    moto's table descriptions lack ``TableId``, which CloudFormation's
+    ``AWS::DynamoDB::GlobalTable`` (CDK's ``TableV2``) reads; it is derived from the
+    table's ARN, so it is stable for the table's lifetime as in DynamoDB.
+    """
+
+    @handler("CreateTable", expand=False)
+    def create_table(self, context: RequestContext, request: Any) -> Any:
+        response = call_moto(context)
+        _add_table_id(response.get("TableDescription"))
+        return response
+
+    @handler("DescribeTable", expand=False)
+    def describe_table(self, context: RequestContext, request: Any) -> Any:
+        response = call_moto(context)
+        _add_table_id(response.get("Table"))
+        return response
+
+
+def _add_table_id(description: dict[str, Any] | None) -> None:
+    if description and "TableId" not in description and "TableArn" in description:
+        description["TableId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, description["TableArn"]))
 
 
 @aws_provider(api="dynamodb", name="moto")
