@@ -41,6 +41,8 @@ VOLUME_DIR = STATE / "volume"
 FILESYSTEM_ROOT = STATE / "filesystem"  # LocalStack's directories in host mode (tmp, cache, libs)
 
 PORT = int(os.environ.get("LOCALCLOUD_PORT", "4566"))
+# Set to 1 when LocalStack runs elsewhere (docker-compose.yml): start only waits for it.
+EXTERNAL = os.environ.get("LOCALCLOUD_EXTERNAL", "") == "1"
 HEALTH_URL = f"http://127.0.0.1:{PORT}/_localstack/health"
 START_TIMEOUT_SECONDS = 120
 
@@ -119,6 +121,9 @@ def _venv(path: Path, python: str) -> Path:
 
 
 def install() -> None:
+    if EXTERNAL:
+        print("localcloud: LOCALCLOUD_EXTERNAL=1, using the LocalStack already running; nothing to install")
+        return
     python = find_python313()
     STATE.mkdir(exist_ok=True)
 
@@ -210,6 +215,11 @@ def _recorded_pid() -> int | None:
 
 
 def start() -> None:
+    if EXTERNAL:
+        if not _healthy():
+            fail(f"LOCALCLOUD_EXTERNAL=1 but nothing healthy answers on {HEALTH_URL}: `docker compose up -d` first")
+        print(f"localcloud: using the external LocalStack on http://127.0.0.1:{PORT}")
+        return
     pid = _recorded_pid()
     if pid and _healthy():
         print(f"localcloud: already running (pid {pid}) on http://127.0.0.1:{PORT}")

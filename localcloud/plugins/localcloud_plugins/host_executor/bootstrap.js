@@ -11,7 +11,7 @@ const http = require('http');
 const https = require('https');
 const path = require('path');
 const readline = require('readline');
-const { pathToFileURL } = require('url');
+const { pathToFileURL, urlToHttpOptions } = require('url');
 const util = require('util');
 
 const controlIn = Number(process.env._LOCALCLOUD_CONTROL_IN);
@@ -41,15 +41,24 @@ if (responseOrigin) {
   const target = new URL(responseOrigin);
   const originalRequest = https.request;
   https.request = function request(options, ...rest) {
-    const opts = typeof options === 'string' || options instanceof URL
-      ? (({ hostname, port, pathname, search }) => ({ hostname, port, path: pathname + search }))(new URL(options))
-      : { ...options };
+    let opts;
+    let callbackArgs = rest;
+    if (typeof options === 'string' || options instanceof URL) {
+      opts = urlToHttpOptions(new URL(options));
+      // https.request(url, options[, callback]): the options add to the URL's parts.
+      if (rest.length && typeof rest[0] !== 'function') {
+        opts = { ...opts, ...rest[0] };
+        callbackArgs = rest.slice(1);
+      }
+    } else {
+      opts = { ...options };
+    }
     const host = opts.hostname || opts.host;
     const port = Number(opts.port || 443);
     if (host === target.hostname && (port === 443 || port === Number(target.port))) {
       delete opts.agent;
       delete opts.host;
-      return http.request({ ...opts, hostname: target.hostname, port: target.port, protocol: 'http:' }, ...rest);
+      return http.request({ ...opts, hostname: target.hostname, port: target.port, protocol: 'http:' }, ...callbackArgs);
     }
     return originalRequest.call(https, options, ...rest);
   };

@@ -16,8 +16,8 @@ import traceback
 from typing import Any
 
 # Running this file by path put its directory first on sys.path; the function must not
-# see the executor's modules.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+# see the executor's modules. Python puts the directory there with symlinks resolved.
+if sys.path and os.path.realpath(sys.path[0]) == os.path.dirname(os.path.realpath(__file__)):
     del sys.path[0]
 
 
@@ -52,14 +52,24 @@ def error_payload(exc: BaseException, error_type: str | None = None) -> dict[str
     }
 
 
+class HandlerError(Exception):
+    """The handler setting names no function: reported with Lambda's Runtime.* error type."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
 def load_handler(spec: str) -> Any:
     module_path, _, function_name = spec.rpartition(".")
     if not module_path:
-        raise ValueError(f"Bad handler '{spec}': expected <module>.<function>")
+        message = f"Bad handler '{spec}': expected <module>.<function>"
+        raise HandlerError("Runtime.MalformedHandlerName", message)
     module = importlib.import_module(module_path.replace("/", "."))
     handler = getattr(module, function_name, None)
     if not callable(handler):
-        raise AttributeError(f"Handler '{function_name}' missing on module '{module_path}'")
+        message = f"Handler '{function_name}' missing on module '{module_path}'"
+        raise HandlerError("Runtime.HandlerNotFound", message)
     return handler
 
 
@@ -83,8 +93,12 @@ def main() -> None:
         message = f"Unable to import module '{spec.rpartition('.')[0]}': {exc}"
         send({"type": "init_error", "error": error_payload(ImportError(message), "Runtime.ImportModuleError")})
         return
+    except HandlerError as exc:
+        send({"type": "init_error", "error": error_payload(exc, exc.error_type)})
+        return
     except Exception as exc:
-        send({"type": "init_error", "error": error_payload(exc, "Runtime.HandlerNotFound")})
+        # An exception raised by the module's own code at import: Lambda reports its type.
+        send({"type": "init_error", "error": error_payload(exc)})
         return
     send({"type": "ready"})
 

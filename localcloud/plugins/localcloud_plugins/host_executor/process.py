@@ -9,6 +9,7 @@ drive it directly.
 from __future__ import annotations
 
 import json
+import math
 import os
 import select
 import signal
@@ -99,11 +100,13 @@ class RuntimeProcess:
         try:
             os.write(self._to_child, request_line)
         except OSError:
-            return Outcome("exit", None, self._logs_since(offset))
+            self.kill()
+            return Outcome("exit", self._proc.returncode if self._proc else None, self._logs_since(offset))
         message = self._read_message(deadline)
         if message is None:
-            if self.running:
-                self.kill()
+            timed_out = self.running
+            self.kill()  # also closes the pipes of a process that exited by itself
+            if timed_out:
                 return Outcome("timeout", None, self._logs_since(offset))
             return Outcome("exit", self._proc.returncode if self._proc else None, self._logs_since(offset))
         logs = self._logs_since(offset)
@@ -117,8 +120,10 @@ class RuntimeProcess:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            ready, _, _ = select.select([self._from_child], [], [], remaining)
-            if not ready:
+            # poll, not select: LocalStack holds many files, and select() fails on fds >= 1024.
+            poller = select.poll()
+            poller.register(self._from_child, select.POLLIN)
+            if not poller.poll(math.ceil(remaining * 1000)):
                 return None
             chunk = os.read(self._from_child, 65536)
             if not chunk:  # the process closed its end: it exited

@@ -60,7 +60,7 @@ def resolve_runtime(runtime: str | None, host_env: Mapping[str, str] | None = No
     if runtime.startswith("python3"):
         return HostRuntime("python", env.get(PYTHON_ENV) or sys.executable)
     if runtime.startswith("nodejs"):
-        node = env.get(NODE_ENV) or shutil.which("node")
+        node = env.get(NODE_ENV) or shutil.which("node", path=env.get("PATH", os.defpath))
         if not node:
             raise UnsupportedRuntimeError(f"runtime {runtime} needs Node.js, and no `node` is on PATH")
         return HostRuntime("nodejs", node)

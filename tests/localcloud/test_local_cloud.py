@@ -1,0 +1,266 @@
+"""The local cloud serves a CDK app end to end: deploy, functions, S3, DynamoDB, logs."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import pytest
+import requests
+
+from .conftest import invoke
+
+pytestmark = pytest.mark.localcloud
+
+
+def wait_for[T](probe: Callable[[], T | None], *, timeout: float = 30, interval: float = 0.5) -> T:
+    """Poll until probe returns something truthy (asynchronous effects: notifications, logs)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := probe():
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def test_python_function_answers_through_the_rest_api(api_url: str) -> None:
+    response = requests.get(f"{api_url}/python", timeout=30)
+
+    assert response.status_code == 200
+    assert response.json()["runtime"] == "python"
+    assert response.json()["path"] == "/python"
+
+
+def test_node_function_answers_through_the_rest_api_using_the_aws_sdk(api_url: str, test_stack: dict[str, str]) -> None:
+    response = requests.get(f"{api_url}/node", timeout=30)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["runtime"] == "nodejs"
+    # The handler listed buckets with @aws-sdk/client-s3 from NODE_PATH: the test stack's is among them.
+    assert body["buckets"] >= 1
+
+
+def test_uploaded_object_triggers_the_notification_function_which_writes_to_the_table(
+    test_stack: dict[str, str],
+) -> None:
+    key = f"uploads/{uuid.uuid4().hex}.txt"
+    boto3.client("s3").put_object(Bucket=test_stack["BucketName"], Key=key, Body=b"hello")
+    table = boto3.resource("dynamodb").Table(test_stack["TableName"])
+
+    item = wait_for(lambda: table.get_item(Key={"pk": f"OBJECT#{key}", "sk": "CREATED"}).get("Item"))
+
+    assert item["size"] == 5
+
+
+def test_object_outside_the_notification_prefix_triggers_nothing(test_stack: dict[str, str]) -> None:
+    key = f"elsewhere/{uuid.uuid4().hex}.txt"
+    marker = f"uploads/{uuid.uuid4().hex}.txt"
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=test_stack["BucketName"], Key=key, Body=b"x")
+    s3.put_object(Bucket=test_stack["BucketName"], Key=marker, Body=b"x")
+    table = boto3.resource("dynamodb").Table(test_stack["TableName"])
+
+    # Once the later, matching upload has been recorded, the earlier one would have been too.
+    wait_for(lambda: table.get_item(Key={"pk": f"OBJECT#{marker}", "sk": "CREATED"}).get("Item"))
+
+    assert "Item" not in table.get_item(Key={"pk": f"OBJECT#{key}", "sk": "CREATED"})
+
+
+def test_function_over_its_timeout_is_reported_as_timed_out_and_the_next_call_works(
+    test_stack: dict[str, str],
+) -> None:
+    function = test_stack["DirectFunction"]  # timeout: 3 s
+
+    error, payload = invoke(function, {"sleep": 10})
+
+    assert error == "Unhandled"
+    assert payload["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 3.00 seconds" in payload["errorMessage"]
+    error, payload = invoke(function, {})
+    assert error is None
+    assert 0 < payload["remaining_ms"] <= 3000
+
+
+def test_concurrent_calls_are_all_answered_by_more_than_one_environment(test_stack: dict[str, str]) -> None:
+    function = test_stack["DirectFunction"]
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        results = list(pool.map(lambda _: invoke(function, {"sleep": 1}), range(5)))
+
+    assert [error for error, _ in results] == [None] * 5
+    assert len({payload["pid"] for _, payload in results}) > 1
+
+
+def test_warm_environment_is_reused_between_sequential_calls(test_stack: dict[str, str]) -> None:
+    function = test_stack["DirectFunction"]
+
+    pids = {invoke(function, {})[1]["pid"] for _ in range(3)}
+
+    assert len(pids) == 1
+
+
+def test_raised_exception_comes_back_as_a_function_error_with_its_message(test_stack: dict[str, str]) -> None:
+    error, payload = invoke(test_stack["DirectFunction"], {"raise": "the disk is full"})
+
+    assert error == "Unhandled"
+    assert payload["errorType"] == "RuntimeError"
+    assert payload["errorMessage"] == "the disk is full"
+    assert any("index.py" in frame for frame in payload["stackTrace"])
+
+
+def test_printed_lines_reach_cloudwatch_logs(test_stack: dict[str, str]) -> None:
+    function = test_stack["DirectFunction"]
+    marker = f"log-marker-{uuid.uuid4().hex}"
+    invoke(function, {"print": marker})
+    logs = boto3.client("logs")
+
+    def find() -> list[str]:
+        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{function}")["events"]
+        return [event["message"] for event in events if marker in event["message"]]
+
+    messages = wait_for(find)
+
+    assert messages == [f"{marker}\n"]
+
+
+def test_node_custom_resource_set_log_retention(test_stack: dict[str, str]) -> None:
+    group = f"/aws/lambda/{test_stack['NodeFunction']}"
+
+    groups = boto3.client("logs").describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+
+    assert [g.get("retentionInDays") for g in groups if g["logGroupName"] == group] == [7]
+
+
+def test_table_from_the_template_has_its_gsi_ttl_and_point_in_time_recovery(test_stack: dict[str, str]) -> None:
+    dynamodb = boto3.client("dynamodb")
+    table = test_stack["TableName"]
+
+    description = dynamodb.describe_table(TableName=table)["Table"]
+    ttl = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    backups = dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
+
+    assert [index["IndexName"] for index in description["GlobalSecondaryIndexes"]] == ["by-group"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+    assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+
+
+def test_gsi_query_pages_return_every_match_once_in_order(test_stack: dict[str, str]) -> None:
+    table = boto3.resource("dynamodb").Table(test_stack["TableName"])
+    group = f"group-{uuid.uuid4().hex}"
+    with table.batch_writer() as batch:
+        for position in range(7):
+            batch.put_item(Item={"pk": f"{group}#{position}", "sk": "ITEM", "group": group, "position": position})
+        batch.put_item(Item={"pk": "other", "sk": "ITEM", "group": "another-group", "position": 1})
+
+    seen: list[int] = []
+    pages = 0
+    kwargs: dict[str, Any] = {
+        "IndexName": "by-group",
+        "KeyConditionExpression": "#g = :g",
+        "ExpressionAttributeNames": {"#g": "group"},
+        "ExpressionAttributeValues": {":g": group},
+        "Limit": 2,
+    }
+    while True:
+        page = table.query(**kwargs)
+        pages += 1
+        assert len(page["Items"]) <= 2
+        seen.extend(int(item["position"]) for item in page["Items"])
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    assert seen == list(range(7))
+    assert pages >= 4
+
+
+def test_conditional_write_and_transaction_are_enforced(test_stack: dict[str, str]) -> None:
+    client = boto3.client("dynamodb")
+    table = test_stack["TableName"]
+    key = {"pk": {"S": f"cond-{uuid.uuid4().hex}"}, "sk": {"S": "ITEM"}}
+    client.put_item(TableName=table, Item=key, ConditionExpression="attribute_not_exists(pk)")
+
+    with pytest.raises(client.exceptions.ConditionalCheckFailedException):
+        client.put_item(TableName=table, Item=key, ConditionExpression="attribute_not_exists(pk)")
+    with pytest.raises(client.exceptions.TransactionCanceledException):
+        client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": {"pk": {"S": "tx-new"}, "sk": {"S": "ITEM"}}}},
+                {"ConditionCheck": {"TableName": table, "Key": key, "ConditionExpression": "attribute_not_exists(pk)"}},
+            ]
+        )
+    # The cancelled transaction wrote nothing.
+    assert "Item" not in client.get_item(TableName=table, Key={"pk": {"S": "tx-new"}, "sk": {"S": "ITEM"}})
+
+
+def _presign_in_function(api_url: str, key: str, expires: int) -> str:
+    response = requests.get(f"{api_url}/python", params={"action": "presign", "key": key, "expires": expires}, timeout=30)
+    assert response.status_code == 200, response.text
+    url: str = response.json()["url"]
+    return url
+
+
+def test_presigned_get_signed_inside_a_function_works_and_is_refused_when_tampered(
+    api_url: str, test_stack: dict[str, str]
+) -> None:
+    key = f"private/{uuid.uuid4().hex}.bin"
+    boto3.client("s3").put_object(Bucket=test_stack["BucketName"], Key=key, Body=b"secret bytes")
+    url = _presign_in_function(api_url, key, expires=60)
+
+    assert requests.get(url, timeout=30).content == b"secret bytes"
+    tampered = url.replace(key, key.replace("private/", "private/x"))
+    assert requests.get(tampered, timeout=30).status_code == 403
+    signature_start = url.index("X-Amz-Signature=") + len("X-Amz-Signature=")
+    flipped = "0" if url[signature_start] != "0" else "1"
+    bad_signature = url[:signature_start] + flipped + url[signature_start + 1 :]
+    assert requests.get(bad_signature, timeout=30).status_code == 403
+
+
+def test_presigned_get_is_refused_once_expired(api_url: str, test_stack: dict[str, str]) -> None:
+    key = f"private/{uuid.uuid4().hex}.bin"
+    boto3.client("s3").put_object(Bucket=test_stack["BucketName"], Key=key, Body=b"x")
+    url = _presign_in_function(api_url, key, expires=1)
+
+    time.sleep(2.5)
+
+    assert requests.get(url, timeout=30).status_code == 403
+
+
+def test_function_with_a_runtime_the_host_cannot_serve_fails_with_a_message_saying_so(local_cloud: str) -> None:
+    client = boto3.client("lambda")
+    name = f"unsupported-{uuid.uuid4().hex[:8]}"
+    client.create_function(
+        FunctionName=name,
+        Runtime="java21",
+        Role="arn:aws:iam::000000000000:role/test",
+        Handler="example.Handler::handleRequest",
+        Code={"ZipFile": _zip({"placeholder.txt": "no java here"})},
+    )
+    try:
+        configuration = wait_for(
+            lambda: (c := client.get_function_configuration(FunctionName=name))["State"] != "Pending" and c
+        )
+        assert configuration["State"] == "Failed"
+        assert "java21 cannot be served" in configuration["StateReason"]
+    finally:
+        # LocalStack cannot delete a function whose version never started ("Unable to find
+        # version manager"); the name is unique, so a leftover harms nothing.
+        with contextlib.suppress(client.exceptions.ClientError):
+            client.delete_function(FunctionName=name)
+
+
+def _zip(files: dict[str, str]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
