@@ -65,7 +65,10 @@ def _is_python313(candidate: str) -> bool:
     try:
         out = subprocess.run(
             [candidate, "-c", "import sys, venv; print(sys.version_info[:2] == (3, 13))"],
-            capture_output=True, text=True, timeout=30, check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return False
@@ -81,7 +84,9 @@ def find_python313() -> str:
         candidates.append(on_path)
     pyenv_root = os.environ.get("PYENV_ROOT")
     if not pyenv_root and shutil.which("pyenv"):
-        pyenv_root = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=False).stdout.strip()
+        pyenv_root = subprocess.run(
+            ["pyenv", "root"], capture_output=True, text=True, check=False
+        ).stdout.strip()
     for root in filter(None, [pyenv_root, str(Path.home() / ".pyenv")]):
         found = glob.glob(f"{root}/versions/3.13*/bin/python3.13")
         candidates.extend(sorted(found, key=_version_key, reverse=True))
@@ -127,7 +132,11 @@ def install() -> None:
     python = find_python313()
     STATE.mkdir(exist_ok=True)
 
-    runtime_inputs = (HERE / "requirements.txt", HERE / "constraints.txt", HERE / "plugins" / "pyproject.toml")
+    runtime_inputs = (
+        HERE / "requirements.txt",
+        HERE / "constraints.txt",
+        HERE / "plugins" / "pyproject.toml",
+    )
     stamp = STATE / "venv.stamp"
     digest = _digest(*runtime_inputs)
     if not _up_to_date(stamp, digest):
@@ -139,9 +148,7 @@ def install() -> None:
         )
         # Editable: LocalStack finds the plugins through their entry points, and edits to
         # their code take effect at the next start.
-        subprocess.run(
-            [*pip, "--no-deps", "-e", str(HERE / "plugins")], check=True
-        )
+        subprocess.run([*pip, "--no-deps", "-e", str(HERE / "plugins")], check=True)
         stamp.write_text(digest)
 
     lambda_requirements = HERE / "lambda-python-requirements.txt"
@@ -151,8 +158,16 @@ def install() -> None:
         print("localcloud: installing the Python runtime for Lambda functions (boto3, as in Lambda)")
         venv_python = _venv(LAMBDA_PYTHON_VENV, python)
         subprocess.run(
-            [str(venv_python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "-r", str(lambda_requirements)],
+            [
+                str(venv_python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+                str(lambda_requirements),
+            ],
             check=True,
         )
         stamp.write_text(digest)
@@ -194,7 +209,7 @@ def runtime_environment() -> dict[str, str]:
 def _healthy() -> bool:
     try:
         with urllib.request.urlopen(HEALTH_URL, timeout=2) as response:
-            return response.status == 200
+            return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
 
@@ -217,7 +232,7 @@ def _recorded_pid() -> int | None:
 def start() -> None:
     if EXTERNAL:
         if not _healthy():
-            fail(f"LOCALCLOUD_EXTERNAL=1 but nothing healthy answers on {HEALTH_URL}: `docker compose up -d` first")
+            fail(f"LOCALCLOUD_EXTERNAL=1 but nothing answers on {HEALTH_URL}: `docker compose up -d` first")
         print(f"localcloud: using the external LocalStack on http://127.0.0.1:{PORT}")
         return
     pid = _recorded_pid()
@@ -240,7 +255,11 @@ def start() -> None:
         log.flush()
         process = subprocess.Popen(
             [str(RUNTIME_VENV / "bin" / "python"), "-m", "localstack.runtime.main"],
-            cwd=STATE, env=runtime_environment(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            cwd=STATE,
+            env=runtime_environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     PID_FILE.write_text(str(process.pid))
@@ -318,7 +337,9 @@ def logs(follow: bool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("install", "start", "stop", "status", "python313"):
         sub.add_parser(name)

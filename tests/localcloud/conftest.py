@@ -24,9 +24,18 @@ CDKLOCAL = ROOT / "node_modules" / ".bin" / "cdklocal"
 
 
 def _cdklocal(*args: str, cwd: Path) -> None:
-    command = [str(CDKLOCAL), *args, "--app", f"{sys.executable} {STACK_APP}", "--output", str(cwd / "cdk.out")]
+    command = [
+        str(CDKLOCAL),
+        *args,
+        "--app",
+        f"{sys.executable} {STACK_APP}",
+        "--output",
+        str(cwd / "cdk.out"),
+    ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, f"cdklocal {args[0]} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    assert result.returncode == 0, (
+        f"cdklocal {args[0]} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +55,9 @@ def test_stack(local_cloud: str, tmp_path_factory: pytest.TempPathFactory) -> It
     workdir = tmp_path_factory.mktemp("localcloud-stack")
     outputs_file = workdir / "outputs.json"
     _cdklocal("bootstrap", "aws://000000000000/us-east-1", cwd=workdir)
-    _cdklocal("deploy", STACK_NAME, "--require-approval", "never", "--outputs-file", str(outputs_file), cwd=workdir)
+    _cdklocal(
+        "deploy", STACK_NAME, "--require-approval", "never", "--outputs-file", str(outputs_file), cwd=workdir
+    )
     outputs: dict[str, str] = json.loads(outputs_file.read_text())[STACK_NAME]
     yield outputs
 

@@ -78,7 +78,7 @@ class Function:
         }
         deadline_ms = int(time.time() * 1000 + self.timeout * 1000)
         line = invocation_message(payload, deadline_ms=deadline_ms)
-        return self.process.invoke(line, request_id, self.timeout)
+        return self.process.invoke(line, self.timeout)
 
 
 StartFunction = Callable[..., Function]

@@ -36,7 +36,9 @@ def test_python_function_answers_through_the_rest_api(api_url: str) -> None:
     assert response.json()["path"] == "/python"
 
 
-def test_node_function_answers_through_the_rest_api_using_the_aws_sdk(api_url: str, test_stack: dict[str, str]) -> None:
+def test_node_function_answers_through_the_rest_api_using_the_aws_sdk(
+    api_url: str, test_stack: dict[str, str]
+) -> None:
     response = requests.get(f"{api_url}/node", timeout=30)
 
     assert response.status_code == 200
@@ -137,7 +139,9 @@ def test_node_custom_resource_set_log_retention(test_stack: dict[str, str]) -> N
     assert [g.get("retentionInDays") for g in groups if g["logGroupName"] == group] == [7]
 
 
-def test_table_from_the_template_has_its_gsi_ttl_and_point_in_time_recovery(test_stack: dict[str, str]) -> None:
+def test_table_from_the_template_has_its_gsi_ttl_and_point_in_time_recovery(
+    test_stack: dict[str, str],
+) -> None:
     dynamodb = boto3.client("dynamodb")
     table = test_stack["TableName"]
 
@@ -155,7 +159,9 @@ def test_gsi_query_pages_return_every_match_once_in_order(test_stack: dict[str, 
     group = f"group-{uuid.uuid4().hex}"
     with table.batch_writer() as batch:
         for position in range(7):
-            batch.put_item(Item={"pk": f"{group}#{position}", "sk": "ITEM", "group": group, "position": position})
+            batch.put_item(
+                Item={"pk": f"{group}#{position}", "sk": "ITEM", "group": group, "position": position}
+            )
         batch.put_item(Item={"pk": "other", "sk": "ITEM", "group": "another-group", "position": 1})
 
     seen: list[int] = []
@@ -192,7 +198,13 @@ def test_conditional_write_and_transaction_are_enforced(test_stack: dict[str, st
         client.transact_write_items(
             TransactItems=[
                 {"Put": {"TableName": table, "Item": {"pk": {"S": "tx-new"}, "sk": {"S": "ITEM"}}}},
-                {"ConditionCheck": {"TableName": table, "Key": key, "ConditionExpression": "attribute_not_exists(pk)"}},
+                {
+                    "ConditionCheck": {
+                        "TableName": table,
+                        "Key": key,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
             ]
         )
     # The cancelled transaction wrote nothing.
@@ -200,7 +212,9 @@ def test_conditional_write_and_transaction_are_enforced(test_stack: dict[str, st
 
 
 def _presign_in_function(api_url: str, key: str, expires: int) -> str:
-    response = requests.get(f"{api_url}/python", params={"action": "presign", "key": key, "expires": expires}, timeout=30)
+    response = requests.get(
+        f"{api_url}/python", params={"action": "presign", "key": key, "expires": expires}, timeout=30
+    )
     assert response.status_code == 200, response.text
     url: str = response.json()["url"]
     return url
@@ -232,7 +246,9 @@ def test_presigned_get_is_refused_once_expired(api_url: str, test_stack: dict[st
     assert requests.get(url, timeout=30).status_code == 403
 
 
-def test_function_with_a_runtime_the_host_cannot_serve_fails_with_a_message_saying_so(local_cloud: str) -> None:
+def test_function_with_a_runtime_the_host_cannot_serve_fails_with_a_message_saying_so(
+    local_cloud: str,
+) -> None:
     client = boto3.client("lambda")
     name = f"unsupported-{uuid.uuid4().hex[:8]}"
     client.create_function(

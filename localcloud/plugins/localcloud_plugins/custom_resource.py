@@ -19,7 +19,7 @@ import threading
 import uuid
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
+from typing import Any, ClassVar
 
 from botocore.config import Config
 from localstack import config
@@ -87,7 +87,7 @@ def fallback_physical_id(stack_id: str, logical_id: str) -> str:
 
 class CustomResourceProvider(ResourceProvider[dict[str, Any]]):
     TYPE = "AWS::CloudFormation::CustomResource"
-    SCHEMA: dict[str, Any] = {
+    SCHEMA: ClassVar[dict[str, Any]] = {
         "typeName": TYPE,
         "properties": {"ServiceToken": {"type": "string"}, "PhysicalResourceId": {"type": "string"}},
         "required": ["ServiceToken"],
@@ -104,7 +104,9 @@ class CustomResourceProvider(ResourceProvider[dict[str, Any]]):
     def delete(self, request: ResourceRequest[dict[str, Any]]) -> ProgressEvent[dict[str, Any]]:
         return self._run("Delete", request)
 
-    def _run(self, request_type: str, request: ResourceRequest[dict[str, Any]]) -> ProgressEvent[dict[str, Any]]:
+    def _run(
+        self, request_type: str, request: ResourceRequest[dict[str, Any]]
+    ) -> ProgressEvent[dict[str, Any]]:
         desired = dict(request.desired_state or {})
         previous = dict(request.previous_state or {})
         properties = desired if request_type != "Delete" else (previous or desired)
@@ -134,7 +136,9 @@ class CustomResourceProvider(ResourceProvider[dict[str, Any]]):
                 response = answer.result(timeout=0 if function_error else LATE_ANSWER_SECONDS)
             except FutureTimeout:
                 reason = function_error or "the function returned without sending a response to ResponseURL"
-                return ProgressEvent(OperationStatus.FAILED, resource_model={}, message=f"Custom resource failed: {reason}")
+                return ProgressEvent(
+                    OperationStatus.FAILED, resource_model={}, message=f"Custom resource failed: {reason}"
+                )
         finally:
             collector.forget(token)
 
@@ -158,10 +162,13 @@ class CustomResourceProvider(ResourceProvider[dict[str, Any]]):
             aws_access_key_id=request.account_id,
             config=Config(read_timeout=INVOKE_READ_TIMEOUT, retries={"max_attempts": 0}),
         ).lambda_
-        result = client.invoke(FunctionName=function, InvocationType="RequestResponse", Payload=json.dumps(event))
+        result = client.invoke(
+            FunctionName=function, InvocationType="RequestResponse", Payload=json.dumps(event)
+        )
         if "FunctionError" not in result:
             return None
-        return result["Payload"].read().decode(errors="replace")
+        message: str = result["Payload"].read().decode(errors="replace")
+        return message
 
 
 def _without_outputs(properties: dict[str, Any]) -> dict[str, Any]:
@@ -171,7 +178,11 @@ def _without_outputs(properties: dict[str, Any]) -> dict[str, Any]:
     scalar as a string: CloudFormation turns ``true`` into ``"true"`` and ``5`` into
     ``"5"``, and handlers rely on it (CDK's notifications handler calls ``.lower()``).
     """
-    return {key: as_cloudformation_strings(value) for key, value in properties.items() if key != "PhysicalResourceId"}
+    return {
+        key: as_cloudformation_strings(value)
+        for key, value in properties.items()
+        if key != "PhysicalResourceId"
+    }
 
 
 def as_cloudformation_strings(value: Any) -> Any:

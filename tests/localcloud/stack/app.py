@@ -48,16 +48,25 @@ class LocalCloudTestStack(cdk.Stack):
 
         def python_function(name: str, handler: str, timeout: int) -> lambda_.Function:
             return lambda_.Function(
-                self, name, runtime=lambda_.Runtime.PYTHON_3_13, handler=handler, code=python_code,
-                timeout=cdk.Duration.seconds(timeout), environment=environment,
+                self,
+                name,
+                runtime=lambda_.Runtime.PYTHON_3_13,
+                handler=handler,
+                code=python_code,
+                timeout=cdk.Duration.seconds(timeout),
+                environment=environment,
             )
 
         api_python = python_function("ApiPython", "index.api", 10)
         direct = python_function("Direct", "index.direct", 3)
         recorder = python_function("Recorder", "index.on_object_created", 10)
         api_node = lambda_.Function(
-            self, "ApiNode", runtime=lambda_.Runtime.NODEJS_20_X, handler="index.handler",
-            code=lambda_.Code.from_asset(str(FUNCTIONS / "node")), timeout=cdk.Duration.seconds(10),
+            self,
+            "ApiNode",
+            runtime=lambda_.Runtime.NODEJS_20_X,
+            handler="index.handler",
+            code=lambda_.Code.from_asset(str(FUNCTIONS / "node")),
+            timeout=cdk.Duration.seconds(10),
             # LogRetention is one of CDK's Node.js custom resources.
             log_retention=logs.RetentionDays.ONE_WEEK,
         )
@@ -65,7 +74,9 @@ class LocalCloudTestStack(cdk.Stack):
         bucket.grant_read(api_node)
         table.grant_write_data(recorder)
         bucket.add_event_notification(
-            s3.EventType.OBJECT_CREATED, s3n.LambdaDestination(recorder), s3.NotificationKeyFilter(prefix="uploads/")
+            s3.EventType.OBJECT_CREATED,
+            s3n.LambdaDestination(recorder),
+            s3.NotificationKeyFilter(prefix="uploads/"),
         )
 
         api = apigateway.RestApi(self, "Api", deploy_options=apigateway.StageOptions(stage_name="test"))

@@ -91,7 +91,9 @@ def main() -> None:
         return
     except ImportError as exc:
         message = f"Unable to import module '{spec.rpartition('.')[0]}': {exc}"
-        send({"type": "init_error", "error": error_payload(ImportError(message), "Runtime.ImportModuleError")})
+        send(
+            {"type": "init_error", "error": error_payload(ImportError(message), "Runtime.ImportModuleError")}
+        )
         return
     except HandlerError as exc:
         send({"type": "init_error", "error": error_payload(exc, exc.error_type)})
@@ -108,7 +110,7 @@ def main() -> None:
         try:
             event = json.loads(request["payload"]) if request["payload"] else {}
             result = handler(event, LambdaContext(request))
-            answer = {"type": "response", "payload": json.dumps(result)}
+            answer: dict[str, Any] = {"type": "response", "payload": json.dumps(result)}
         except Exception as exc:
             error = error_payload(exc)
             # Lambda's Python runtime logs unhandled errors in this shape.

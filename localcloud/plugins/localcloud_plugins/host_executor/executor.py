@@ -42,7 +42,7 @@ def _logs_dir() -> Path:
 
 
 class HostRuntimeExecutor(RuntimeExecutor):
-    def __init__(self, id: str, function_version: FunctionVersion) -> None:  # noqa: A002 (LocalStack's signature)
+    def __init__(self, id: str, function_version: FunctionVersion) -> None:
         super().__init__(id=id, function_version=function_version)
         self._process: RuntimeProcess | None = None
         self._env: dict[str, str] = {}
@@ -67,7 +67,9 @@ class HostRuntimeExecutor(RuntimeExecutor):
             self._process.start(STARTUP_TIMEOUT_SECONDS)
         except RuntimeStartError as exc:
             raise LambdaRuntimeException(f"{self.function_version.id.function_name}: {exc}") from exc
-        LOG.debug("Started host runtime pid %s for %s", self._process.pid, self.function_version.qualified_arn)
+        LOG.debug(
+            "Started host runtime pid %s for %s", self._process.pid, self.function_version.qualified_arn
+        )
 
     def stop(self) -> None:
         if self._process is not None:
@@ -104,7 +106,7 @@ class HostRuntimeExecutor(RuntimeExecutor):
             else:
                 deadline_ms = int(time.time() * 1000 + timeout * 1000)
                 line = invocation_message(payload, deadline_ms=deadline_ms)
-                outcome = self._process.invoke(line, request_id, timeout)
+                outcome = self._process.invoke(line, timeout)
             duration_ms = (time.monotonic() - started) * 1000
         logs = header + outcome.logs
         if outcome.kind == "timeout":

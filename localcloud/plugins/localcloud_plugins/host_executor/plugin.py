@@ -6,7 +6,7 @@ from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 class HostRuntimeExecutorPlugin(RuntimeExecutorPlugin):
     name = "host"
 
-    def load(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def load(self, *_args: object, **_kwargs: object) -> type:
         from .executor import HostRuntimeExecutor
 
         return HostRuntimeExecutor

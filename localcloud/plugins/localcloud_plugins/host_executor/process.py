@@ -8,6 +8,7 @@ drive it directly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -85,7 +86,9 @@ class RuntimeProcess:
         message = self._read_message(time.monotonic() + startup_timeout)
         if message is None:
             self.kill()
-            raise RuntimeStartError(f"runtime did not start within {startup_timeout:.0f} s: {self.tail_logs()}")
+            raise RuntimeStartError(
+                f"runtime did not start within {startup_timeout:.0f} s: {self.tail_logs()}"
+            )
         if message.get("type") == "init_error":
             # Lambda reports an init failure as the error of each invocation; keep it for those.
             self.init_error = message["error"]
@@ -93,7 +96,7 @@ class RuntimeProcess:
             self.kill()
             raise RuntimeStartError(f"unexpected first message from runtime: {message!r}")
 
-    def invoke(self, request_line: bytes, request_id: str, timeout: float) -> Outcome:
+    def invoke(self, request_line: bytes, timeout: float) -> Outcome:
         """Send one invocation and wait for its answer, at most ``timeout`` seconds."""
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         deadline = time.monotonic() + timeout
@@ -158,15 +161,11 @@ class RuntimeProcess:
 
     def kill(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self._proc.wait()
         for fd in (self._to_child, self._from_child):
             if fd >= 0:
-                try:
+                with contextlib.suppress(OSError):
                     os.close(fd)
-                except OSError:
-                    pass
         self._to_child = self._from_child = -1

@@ -15,7 +15,9 @@ def api(event, context):
     params = event.get("queryStringParameters") or {}
     action = params.get("action", "echo")
     if action == "presign":
-        s3 = boto3.client("s3", config=boto3.session.Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+        s3 = boto3.client(
+            "s3", config=boto3.session.Config(signature_version="s3v4", s3={"addressing_style": "path"})
+        )
         url = s3.generate_presigned_url(
             "get_object",
             Params={"Bucket": BUCKET_NAME, "Key": params["key"]},
