@@ -1,0 +1,77 @@
+"""Gateway responses as API Gateway renders them: templates and headers.
+
+LocalStack's REST API runtime picks the status code of a configured gateway response
+(unknown route, throttling, bad request, ...) but ignores its ``responseTemplates`` and
+``responseParameters``: the body is always ``{"message": ...}``. An API that reshapes
+those answers into its own error envelope would look different locally than in AWS.
+This start-up hook renders the configured template (VTL, with ``$context.error.*`` as in
+AWS, where ``messageString`` is the message as a quoted JSON string) and sets the static
+headers the response parameters name.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from localstack.runtime import hooks
+from localstack.utils.patch import patch
+
+JSON = "application/json"
+
+
+def static_headers(parameters: dict[str, str] | None) -> dict[str, str]:
+    """``gatewayresponse.header.X: "'value'"`` -> ``{"X": "value"}`` (static values only)."""
+    headers = {}
+    for name, value in (parameters or {}).items():
+        prefix = "gatewayresponse.header."
+        if name.startswith(prefix) and len(value) >= 2 and value[0] == value[-1] == "'":
+            headers[name.removeprefix(prefix)] = value[1:-1]
+    return headers
+
+
+def template_for(templates: dict[str, str] | None) -> tuple[str, str] | None:
+    """The (content type, template) to render: JSON if configured, else the first one."""
+    if not templates:
+        return None
+    if JSON in templates:
+        return JSON, templates[JSON]
+    content_type, template = next(iter(templates.items()))
+    return content_type, template
+
+
+@hooks.on_infra_start()
+def render_gateway_response_templates() -> None:
+    from localstack.services.apigateway.next_gen.execute_api.gateway_response import (
+        get_gateway_response_or_default,
+    )
+    from localstack.services.apigateway.next_gen.execute_api.handlers.gateway_exception import (
+        GatewayExceptionHandler,
+    )
+    from localstack.utils.aws.templating import VtlTemplate
+
+    @patch(GatewayExceptionHandler.create_exception_response)
+    def create_exception_response(original: Any, self: Any, exception: Any, context: Any) -> Any:
+        response = original(self, exception, context)
+        gateway_response = get_gateway_response_or_default(
+            exception.type, context.deployment.rest_api.gateway_responses
+        )
+        chosen = template_for(gateway_response.get("responseTemplates"))
+        if chosen is not None:
+            content_type, template = chosen
+            variables = {
+                "context": {
+                    **context.context_variables,
+                    "error": {
+                        "message": exception.message,
+                        "messageString": json.dumps(exception.message),
+                        "responseType": str(exception.type),
+                        "validationErrorString": "",
+                    },
+                }
+            }
+            response.set_data(VtlTemplate().render_vtl(template, variables=variables))
+            response.headers["Content-Type"] = content_type
+        for name, value in static_headers(gateway_response.get("responseParameters")).items():
+            response.headers[name] = value
+        return response
