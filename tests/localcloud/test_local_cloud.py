@@ -280,3 +280,16 @@ def _zip(files: dict[str, str]) -> bytes:
         for name, content in files.items():
             archive.writestr(name, content)
     return buffer.getvalue()
+
+
+def test_expired_items_are_swept_and_live_ones_kept(test_stack: dict[str, str]) -> None:
+    table = boto3.resource("dynamodb").Table(test_stack["TableName"])
+    expired = {"pk": f"ttl-{uuid.uuid4().hex}", "sk": "ITEM"}
+    live = {"pk": f"ttl-{uuid.uuid4().hex}", "sk": "ITEM"}
+    table.put_item(Item={**expired, "expires_at": int(time.time()) - 60})
+    table.put_item(Item={**live, "expires_at": int(time.time()) + 3600})
+
+    # The sweeper runs every LOCALCLOUD_TTL_SWEEP_SECONDS (10 by default).
+    wait_for(lambda: "Item" not in table.get_item(Key=expired), timeout=40, interval=1)
+
+    assert "Item" in table.get_item(Key=live)
