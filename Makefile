@@ -7,6 +7,9 @@ SHELL := /bin/bash
 
 include localcloud/env.mk
 
+# Node.js 20 is what these machines have; jsii would print an end-of-life banner on every synth.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 PYTEST := $(PYTHON) -m pytest

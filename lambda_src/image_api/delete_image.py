@@ -1,0 +1,27 @@
+"""DELETE /images/{image_id}: remove the image, its object and its listings; retry-safe."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Depends, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from image_api.dependencies import image_service
+from image_api.http import create_resolver, logger
+from image_core.services import ImageService
+
+app = create_resolver()
+
+
+@app.delete("/images/<image_id>")
+def delete_image(image_id: str, service: Annotated[ImageService, Depends(image_service)]) -> Response[None]:
+    service.delete_image(image_id)
+    return Response(status_code=HTTPStatus.NO_CONTENT.value)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,117 @@
+"""What every API function shares: the resolver setup, the logger and the error mapping.
+
+Every error answer has the shape ``{"error": {"code": ..., "message": ...}}``. Domain errors
+map to their status here and nowhere else; an exception nobody expected is logged with its
+traceback and answered as a bare 500 that leaks nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+
+from image_core.errors import Conflict, ImageServiceError, InvalidParameter, NotFound, RateLimited
+
+logger = Logger()
+
+# Status and error code of each domain error the API may answer with.
+_ERROR_ANSWERS: dict[type[ImageServiceError], tuple[HTTPStatus, str]] = {
+    InvalidParameter: (HTTPStatus.BAD_REQUEST, "invalid_parameter"),
+    NotFound: (HTTPStatus.NOT_FOUND, "not_found"),
+    Conflict: (HTTPStatus.CONFLICT, "conflict"),
+    RateLimited: (HTTPStatus.TOO_MANY_REQUESTS, "rate_limited"),
+}
+
+# Where Powertools says a parameter came from: the first element of a validation error's loc.
+_PARAMETER_SOURCES = frozenset({"query", "path", "header", "cookie", "body"})
+
+
+def create_resolver() -> APIGatewayRestResolver:
+    """A resolver that validates requests against the route's types and answers errors uniformly."""
+    app = APIGatewayRestResolver(
+        enable_validation=True,
+        cors=cors_config(os.environ.get("CORS_ALLOWED_ORIGINS", "")),
+        # A response that fails its own model is our bug: make it a 500, not Powertools' default
+        # of reporting it like an invalid request.
+        response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
+    )
+    for error_class, (status, code) in _ERROR_ANSWERS.items():
+        app.exception_handler(error_class)(_answer_with(status, code))
+    app.exception_handler(RequestValidationError)(_invalid_request)
+    app.exception_handler(RequestUnsupportedContentType)(_unsupported_body)
+    app.not_found(_no_such_route)
+    app.exception_handler(Exception)(_internal_error)
+    return app
+
+
+def cors_config(allowed_origins: str) -> CORSConfig | None:
+    """CORS for browsers on the given comma-separated origins (set by the API construct).
+
+    API Gateway answers the preflight; these headers go on the functions' own answers, so a
+    browser may read them. With several origins, the request's own is echoed when listed.
+    """
+    origins = [origin.strip() for origin in allowed_origins.split(",") if origin.strip()]
+    if not origins:
+        return None
+    return CORSConfig(allow_origin=origins[0], extra_origins=origins[1:], max_age=600)
+
+
+def error_response(status: HTTPStatus, code: str, message: str) -> Response[dict[str, Any]]:
+    return Response(
+        status_code=status.value,
+        content_type=content_types.APPLICATION_JSON,
+        body={"error": {"code": code, "message": message}},
+    )
+
+
+def _answer_with(status: HTTPStatus, code: str) -> Callable[[ImageServiceError], Response[dict[str, Any]]]:
+    def answer(error: ImageServiceError) -> Response[dict[str, Any]]:
+        return error_response(status, code, error.message)
+
+    return answer
+
+
+def _invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
+    """Powertools' validation failure (a 422 by default) as our 400 naming the parameter."""
+    first: dict[str, Any] = next(iter(error.errors()), {})
+    parameter = _parameter_name(tuple(first.get("loc", ())))
+    # Pydantic's messages describe the rule ("String should have at most 128 characters"),
+    # never our internals, so they are safe and useful to show; our own validators' messages
+    # come prefixed with "Value error, ", which tells the caller nothing.
+    message = str(first.get("msg") or "is not valid").removeprefix("Value error, ")
+    return error_response(HTTPStatus.BAD_REQUEST, "invalid_parameter", f"invalid '{parameter}': {message}")
+
+
+def _parameter_name(loc: tuple[Any, ...]) -> str:
+    """``("query", "limit")`` -> ``limit``; ``("body", "tags", 3)`` -> ``tags``; ``("body", 17)`` -> ``body``.
+
+    A JSON decode error reports the character offset where a field name would be.
+    """
+    if len(loc) >= 2 and loc[0] in _PARAMETER_SOURCES and isinstance(loc[1], str):
+        return loc[1]
+    return str(loc[0]) if loc else "request"
+
+
+def _unsupported_body(_error: RequestUnsupportedContentType) -> Response[dict[str, Any]]:
+    message = "invalid 'body': send JSON (Content-Type: application/json)"
+    return error_response(HTTPStatus.BAD_REQUEST, "invalid_parameter", message)
+
+
+def _no_such_route(_error: NotFoundError) -> Response[dict[str, Any]]:
+    return error_response(HTTPStatus.NOT_FOUND, "not_found", "no such resource")
+
+
+def _internal_error(error: Exception) -> Response[dict[str, Any]]:
+    # The one place that turns any exception into an answer: the details go to the log only.
+    logger.exception("Unhandled error", exc_info=error)
+    return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal", "internal error")

@@ -1,0 +1,52 @@
+"""GET /images: available images, newest first, filtered by user, tag and creation time."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from image_api.dependencies import image_service
+from image_api.http import create_resolver, logger
+from image_core.models import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    DateOrDatetime,
+    ImagePage,
+    ListImagesQuery,
+    Tag,
+    UserId,
+)
+from image_core.services import ImageService
+
+app = create_resolver()
+
+
+@app.get("/images")
+def list_images(
+    service: Annotated[ImageService, Depends(image_service)],
+    user_id: Annotated[UserId | None, Query()] = None,
+    tag: Annotated[Tag | None, Query()] = None,
+    created_from: Annotated[DateOrDatetime | None, Query(alias="from")] = None,
+    created_to: Annotated[DateOrDatetime | None, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+) -> ImagePage:
+    return service.list_images(
+        ListImagesQuery(
+            user_id=user_id,
+            tag=tag,
+            created_from=created_from,
+            created_to=created_to,
+            limit=limit,
+            cursor=cursor,
+        )
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

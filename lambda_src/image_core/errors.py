@@ -1,0 +1,73 @@
+"""Domain errors: what went wrong in terms a caller can act on.
+
+The API layer maps each class to one HTTP status and error code (``image_api.http``), so the
+use cases never speak HTTP. The messages are written for callers and must never carry
+internal details; anything else that escapes is an internal error and is logged, not shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from botocore.exceptions import ClientError
+
+
+class ImageServiceError(Exception):
+    """Base of the errors a caller is told about."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidParameter(ImageServiceError):  # noqa: N818 - names from the design brief
+    """A request parameter (query string, path, body field or cursor) is not acceptable."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(f"invalid '{parameter}': {message}")
+        self.parameter = parameter
+
+
+class NotFound(ImageServiceError):  # noqa: N818 - names from the design brief
+    """The image does not exist (or is being deleted, which callers cannot tell apart)."""
+
+
+class Conflict(ImageServiceError):  # noqa: N818 - names from the design brief
+    """The image exists but its state does not allow the operation now."""
+
+
+class RateLimited(ImageServiceError):  # noqa: N818 - names from the design brief
+    """AWS throttled us even after the SDK's retries; the caller should back off and retry."""
+
+    def __init__(self) -> None:
+        super().__init__("too many requests, retry later")
+
+
+# Error codes AWS answers with when throttling. botocore has retried them already by the
+# time they reach us, so they are the caller's to back off from.
+_THROTTLING_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "SlowDown",
+    }
+)
+
+
+def error_code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")
+
+
+@contextmanager
+def throttling_as_rate_limited() -> Iterator[None]:
+    """Turn AWS throttling into ``RateLimited``; every other ``ClientError`` passes unchanged."""
+    try:
+        yield
+    except ClientError as error:
+        if error_code(error) in _THROTTLING_CODES:
+            raise RateLimited from error
+        raise

@@ -1,0 +1,269 @@
+"""What the service accepts and answers, and the rules each value must follow.
+
+The constrained types below are used both by the API's parameter declarations (Powertools
+validates query strings and bodies against them) and by the domain models, so every entry
+point enforces one rule per field.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from enum import StrEnum
+from typing import Annotated, Any, Final
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from image_core import schema
+from image_core.errors import InvalidParameter
+from image_core.schema import ImageStatus, ListIndex
+
+# --- identifiers and timestamps --------------------------------------------------------------
+
+_IMAGE_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def new_image_id() -> str:
+    return uuid.uuid4().hex
+
+
+def is_image_id(value: str) -> bool:
+    """Whether ``value`` could be an id this service issued (anything else cannot exist)."""
+    return _IMAGE_ID.fullmatch(value) is not None
+
+
+def utc_timestamp(moment: datetime) -> str:
+    """ISO-8601 in UTC with microseconds and ``Z``: fixed width, so text order is time order.
+
+    ``isoformat`` rather than ``strftime`` because it zero-pads years before 1000 too, which
+    matters for the far-past bounds of a date range.
+    """
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+# --- request values ---------------------------------------------------------------------------
+
+MAX_TAGS: Final = 20
+DEFAULT_PAGE_SIZE: Final = 20
+MAX_PAGE_SIZE: Final = 100
+
+
+class ImageContentType(StrEnum):
+    JPEG = "image/jpeg"
+    PNG = "image/png"
+    GIF = "image/gif"
+    WEBP = "image/webp"
+
+
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._@-]+$")]
+
+Description = Annotated[str, StringConstraints(max_length=1000)]
+
+
+def _trimmed_lower_case(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _distinct_and_bounded(tags: list[str]) -> list[str]:
+    # Counted after removing duplicates: "a,A, a" is one tag, not three.
+    distinct = list(dict.fromkeys(tags))
+    if len(distinct) > MAX_TAGS:
+        raise ValueError(f"at most {MAX_TAGS} distinct tags are allowed")
+    return distinct
+
+
+def _split_commas(value: object) -> object:
+    # A query string carries tags as "a,b"; a repeated parameter (tags=a&tags=b) arrives as a list.
+    if isinstance(value, str):
+        return value.split(",")
+    if isinstance(value, list):
+        return [part for item in value for part in (item.split(",") if isinstance(item, str) else [item])]
+    return value
+
+
+# The validator comes last because it wraps what precedes it: it runs first, then the constraints.
+Tag = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9_-]+$"),
+    BeforeValidator(_trimmed_lower_case),
+]
+
+Tags = Annotated[list[Tag], AfterValidator(_distinct_and_bounded)]
+"""Tags as a JSON array."""
+
+CommaSeparatedTags = Annotated[Tags, BeforeValidator(_split_commas)]
+"""Tags as a query string value: ``tags=cat,Dog`` (or repeated ``tags=`` parameters)."""
+
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# "...T10:00:00 02:00": a "+" sent unencoded in a query string arrives as a space.
+_OFFSET_PLUS_DECODED_AS_SPACE = re.compile(r"(?P<datetime>.*T.*\d) (?P<offset>\d{2}:?\d{2})")
+
+
+def _date_or_aware_datetime(value: object) -> object:
+    """``YYYY-MM-DD`` stays a date (a whole UTC day); a datetime must say its offset and becomes UTC."""
+    if not isinstance(value, str):
+        return value
+    value = _OFFSET_PLUS_DECODED_AS_SPACE.sub(r"\g<datetime>+\g<offset>", value)
+    try:
+        if _DATE_ONLY.fullmatch(value):
+            return date.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("expected YYYY-MM-DD or an ISO-8601 datetime with a UTC offset") from None
+    if moment.tzinfo is None:
+        # A naive datetime is ambiguous: guessing a time zone would silently shift the range.
+        raise ValueError("a datetime needs a UTC offset, e.g. 2026-03-01T10:00:00+02:00 or ...Z")
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range once converted to UTC") from None
+
+
+DateOrDatetime = Annotated[date | datetime, BeforeValidator(_date_or_aware_datetime)]
+
+
+class UploadFields(BaseModel):
+    """The upload parameters as given in one place: the JSON body, or the query string."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user_id: UserId | None = None
+    tags: Tags | None = None
+    description: Description | None = None
+    content_type: ImageContentType | None = None
+
+
+class UploadRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    user_id: UserId
+    tags: Tags = Field(default_factory=list)
+    description: Description | None = None
+    content_type: ImageContentType = ImageContentType.JPEG
+
+    @classmethod
+    def from_sources(cls, *, query: UploadFields, body: UploadFields | None) -> UploadRequest:
+        """Combine the two places a client may put each field; a field must be in at most one."""
+        in_query = query.model_dump(exclude_none=True)
+        in_body = body.model_dump(exclude_none=True) if body is not None else {}
+        for name in UploadFields.model_fields:
+            if name in in_query and name in in_body:
+                raise InvalidParameter(name, "given both in the query string and in the body; give it once")
+        fields: dict[str, Any] = in_query | in_body
+        if "user_id" not in fields:
+            raise InvalidParameter("user_id", "is required")
+        return cls(**fields)
+
+
+@dataclass(frozen=True)
+class ListImagesQuery:
+    """The list filters, each already valid on its own (see ``listing`` for their combination)."""
+
+    user_id: str | None = None
+    tag: str | None = None
+    created_from: date | datetime | None = None
+    created_to: date | datetime | None = None
+    limit: int = DEFAULT_PAGE_SIZE
+    cursor: str | None = None
+
+    def listing(self) -> Listing:
+        """The one index partition and ``listed_at`` range that answer this query."""
+        index = schema.index_for(user_id=self.user_id, tag=self.tag)
+        start = _start_of(self.created_from)
+        end = _inclusive_end_of(self.created_to)
+        if start is not None and end is not None and start > end:
+            raise InvalidParameter("from", "must not be after 'to'")
+        return Listing(
+            index=index,
+            partition_value=index.partition_value(user_id=self.user_id, tag=self.tag),
+            item_sort_key=schema.IMAGE_SORT_KEY if self.tag is None else schema.tag_sort_key(self.tag),
+            listed_at_range=_listed_at_range(start, end),
+        )
+
+
+def _start_of(bound: date | datetime | None) -> datetime | None:
+    if bound is None or isinstance(bound, datetime):  # datetimes are UTC already
+        return bound
+    return datetime.combine(bound, time.min, UTC)
+
+
+def _inclusive_end_of(bound: date | datetime | None) -> datetime | None:
+    # A date as the upper bound means the whole of that day.
+    if bound is None or isinstance(bound, datetime):
+        return bound
+    return datetime.combine(bound, time.max, UTC)
+
+
+# Sorts after every image id (lower-case hex), so "<timestamp>#~" is above every listed_at of
+# that instant and an inclusive upper bound keeps images created exactly at the bound.
+_AFTER_EVERY_IMAGE_ID = "~"
+
+
+def _listed_at_range(start: datetime | None, end: datetime | None) -> tuple[str, str] | None:
+    if start is None and end is None:
+        return None
+    lower = schema.listed_at(utc_timestamp(start or datetime.min.replace(tzinfo=UTC)), "")
+    upper = schema.listed_at(utc_timestamp(end or datetime.max.replace(tzinfo=UTC)), _AFTER_EVERY_IMAGE_ID)
+    return lower, upper
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What one list query reads: one partition of one sparse index, maybe narrowed by time."""
+
+    index: ListIndex
+    partition_value: str
+    # Every item in this partition has this sort key: the image item, or the tag item of one tag.
+    item_sort_key: str
+    listed_at_range: tuple[str, str] | None
+
+
+# --- answers ----------------------------------------------------------------------------------
+
+
+class Image(BaseModel):
+    """An image's metadata, as stored and as shown to callers."""
+
+    model_config = ConfigDict(frozen=True)
+
+    image_id: str
+    user_id: str
+    tags: list[str]
+    description: str | None = None
+    content_type: ImageContentType
+    size: int | None = None
+    status: ImageStatus
+    created_at: str
+
+    @property
+    def listed_at(self) -> str:
+        return schema.listed_at(self.created_at, self.image_id)
+
+    @property
+    def object_key(self) -> str:
+        return schema.original_object_key(self.image_id)
+
+
+class PresignedPost(BaseModel):
+    url: str
+    fields: dict[str, str]
+
+
+class UploadGrant(BaseModel):
+    """Where and how the client uploads the image it just registered."""
+
+    image_id: str
+    upload: PresignedPost
+    expires_in: int
+
+
+class DownloadLink(BaseModel):
+    url: str
+    expires_in: int
+
+
+class ImagePage(BaseModel):
+    items: list[Image]
+    next_cursor: str | None

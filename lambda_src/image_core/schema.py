@@ -1,0 +1,99 @@
+"""The metadata table's layout, defined once.
+
+The CDK construct that creates the table, the functions that read and write it, and the
+tests all import these names, so the infrastructure and the code cannot drift apart.
+
+One table holds every item of an image, under the partition ``IMAGE#<image_id>``:
+
+* the image item (sort key ``IMAGE``): the record itself;
+* one tag item per tag (sort key ``TAG#<tag>``): a copy of the listing attributes, so a
+  tag query is answered from the index alone.
+
+The listing indexes are *sparse*: their key attributes are written only while an image is
+``available``, so pending, rejected or deleting images cost no reads when listing. Every
+list filter combination maps to exactly one index and one partition (see ``ListIndex``),
+and the sort key ``<created_at>#<image_id>`` makes date ranges a key condition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+PARTITION_KEY = "pk"
+SORT_KEY = "sk"
+
+IMAGE_SORT_KEY = "IMAGE"
+TAG_SORT_KEY_PREFIX = "TAG#"
+
+# Epoch seconds after which DynamoDB may delete an item (the table's TTL attribute).
+TTL_ATTRIBUTE = "expires_at"
+
+# Listing sort key shared by every index: "<created_at ISO-8601 UTC>#<image_id>".
+LISTED_AT = "listed_at"
+
+
+class ImageStatus(StrEnum):
+    PENDING = "pending"
+    AVAILABLE = "available"
+    DELETING = "deleting"
+
+
+@dataclass(frozen=True)
+class ListIndex:
+    """A sparse GSI serving one combination of list filters."""
+
+    name: str
+    partition_key: str
+
+    def partition_value(self, *, user_id: str | None = None, tag: str | None = None) -> str:
+        return _PARTITION_FORMATS[self.name].format(user_id=user_id, tag=tag)
+
+
+# Every available image item is in ALL_IMAGES and BY_USER; every available tag item is in
+# BY_TAG and BY_USER_TAG. Each key attribute name is unique to its index so that
+# writing or removing it adds or removes the item from exactly that index.
+ALL_IMAGES = ListIndex(name="all-images", partition_key="all_pk")
+BY_USER = ListIndex(name="by-user", partition_key="user_pk")
+BY_TAG = ListIndex(name="by-tag", partition_key="tag_pk")
+BY_USER_TAG = ListIndex(name="by-user-tag", partition_key="user_tag_pk")
+
+LIST_INDEXES: tuple[ListIndex, ...] = (ALL_IMAGES, BY_USER, BY_TAG, BY_USER_TAG)
+
+_PARTITION_FORMATS = {
+    ALL_IMAGES.name: "IMAGES",
+    BY_USER.name: "USER#{user_id}",
+    BY_TAG.name: "TAG#{tag}",
+    BY_USER_TAG.name: "USER#{user_id}#TAG#{tag}",
+}
+
+
+def image_partition(image_id: str) -> str:
+    return f"IMAGE#{image_id}"
+
+
+def tag_sort_key(tag: str) -> str:
+    return f"{TAG_SORT_KEY_PREFIX}{tag}"
+
+
+def listed_at(created_at: str, image_id: str) -> str:
+    return f"{created_at}#{image_id}"
+
+
+def index_for(*, user_id: str | None, tag: str | None) -> ListIndex:
+    """The one index that answers a list query with these filters."""
+    if user_id is not None and tag is not None:
+        return BY_USER_TAG
+    if user_id is not None:
+        return BY_USER
+    if tag is not None:
+        return BY_TAG
+    return ALL_IMAGES
+
+
+# Object keys in the image bucket. The processing function is notified for this prefix only.
+ORIGINALS_PREFIX = "originals/"
+
+
+def original_object_key(image_id: str) -> str:
+    return f"{ORIGINALS_PREFIX}{image_id}"

@@ -1,0 +1,35 @@
+"""The functions' configuration: the environment set by the CDK constructs, parsed once.
+
+The variable names are the contract in ``docs/design-brief.md``. A missing or malformed
+variable fails the first request loudly instead of surfacing later as a confusing AWS error.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    table_name: str = Field(validation_alias="TABLE_NAME", min_length=1)
+    bucket_name: str = Field(validation_alias="BUCKET_NAME", min_length=1)
+    # The endpoint that clients outside AWS reach S3 at, e.g. the local cloud on the host.
+    s3_public_endpoint: str | None = Field(default=None, validation_alias="S3_PUBLIC_ENDPOINT")
+    upload_url_expires_seconds: PositiveInt = Field(900, validation_alias="UPLOAD_URL_EXPIRES_SECONDS")
+    download_url_expires_seconds: PositiveInt = Field(300, validation_alias="DOWNLOAD_URL_EXPIRES_SECONDS")
+    max_upload_bytes: PositiveInt = Field(20 * 1024 * 1024, validation_alias="MAX_UPLOAD_BYTES")
+
+    @field_validator("s3_public_endpoint")
+    @classmethod
+    def _empty_means_aws_default(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+
+@cache
+def get_settings() -> Settings:
+    """The settings of this warm container; the environment does not change while it lives."""
+    return Settings.model_validate(dict(os.environ))

@@ -1,0 +1,1 @@
+"""Reacts to objects arriving in the image bucket."""

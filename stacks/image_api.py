@@ -1,0 +1,213 @@
+"""The REST API: one function per operation behind API Gateway, each with only its own grants."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from image_core.schema import ORIGINALS_PREFIX
+from stacks.python_function_code import python_code_asset
+from stacks.service_function import FunctionOptions, ServiceFunction, nag_arn
+
+ORIGINALS = f"{ORIGINALS_PREFIX}*"
+
+# API Gateway's own errors (no route, throttled, malformed request, integration failure)
+# reshaped into the functions' envelope: (response type, status or None to keep API
+# Gateway's, error code, message or None for $context.error.messageString).
+GATEWAY_ERRORS: tuple[tuple[apigw.ResponseType, str | None, str, str | None], ...] = (
+    # An unknown route is reported as a missing token; say what it is instead.
+    (
+        apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN,
+        "404",
+        "not_found",
+        "no route for this method and path",
+    ),
+    (apigw.ResponseType.RESOURCE_NOT_FOUND, "404", "not_found", None),
+    (apigw.ResponseType.THROTTLED, "429", "rate_limited", None),
+    (apigw.ResponseType.BAD_REQUEST_PARAMETERS, "400", "invalid_parameter", None),
+    (apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_parameter", None),
+    # The rest keep their status (403, 413, 415, ...); all are the caller's to fix.
+    (apigw.ResponseType.DEFAULT_4_XX, None, "invalid_parameter", None),
+    # Keeps 502/503/504 apart for clients that retry; the message carries no details.
+    (apigw.ResponseType.DEFAULT_5_XX, None, "internal", None),
+)
+
+
+def gateway_error_template(code: str, message: str | None) -> str:
+    # $context.error.messageString is already a quoted JSON string.
+    rendered_message = json.dumps(message) if message is not None else "$context.error.messageString"
+    return f'{{"error": {{"code": {json.dumps(code)}, "message": {rendered_message}}}}}'
+
+
+class ImageApi(Construct):
+    """Routes, functions and grants of the image API.
+
+    Exposes ``rest_api``, ``stage`` and one ``ServiceFunction`` per operation
+    (``upload``, ``list_images``, ``get_image``, ``download``, ``delete_image``).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        table: dynamodb.ITable,
+        bucket: s3.IBucket,
+        function_options: FunctionOptions,
+        stage_name: str,
+        cors_allowed_origins: Sequence[str],
+        throttling_rate_limit: float,
+        throttling_burst_limit: int,
+        s3_public_endpoint: str,
+        upload_url_expires_seconds: int,
+        download_url_expires_seconds: int,
+        max_upload_bytes: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # One asset for the five functions: each loads only the module its handler names.
+        code = python_code_asset(package="image_api", architecture=function_options.architecture)
+        environment = {
+            "TABLE_NAME": table.table_name,
+            "BUCKET_NAME": bucket.bucket_name,
+            "S3_PUBLIC_ENDPOINT": s3_public_endpoint,
+            "UPLOAD_URL_EXPIRES_SECONDS": str(upload_url_expires_seconds),
+            "DOWNLOAD_URL_EXPIRES_SECONDS": str(download_url_expires_seconds),
+            "MAX_UPLOAD_BYTES": str(max_upload_bytes),
+            # Not in the design's table yet: proxy responses need their own CORS headers.
+            "CORS_ALLOWED_ORIGINS": ",".join(cors_allowed_origins),
+        }
+
+        def function(construct_id: str, handler: str, description: str) -> ServiceFunction:
+            return ServiceFunction(
+                self,
+                construct_id,
+                handler=handler,
+                code=code,
+                environment=environment,
+                options=function_options,
+                description=description,
+            )
+
+        self.upload = function("Upload", "image_api.upload.handler", "POST /images/upload")
+        self.list_images = function("ListImages", "image_api.list_images.handler", "GET /images")
+        self.get_image = function("GetImage", "image_api.get_image.handler", "GET /images/{image_id}")
+        self.download = function("Download", "image_api.download.handler", "GET /images/{image_id}/download")
+        self.delete_image = function(
+            "DeleteImage", "image_api.delete_image.handler", "DELETE /images/{image_id}"
+        )
+
+        # Exactly the calls each operation makes (image_core.services -> .repository, .storage):
+        # upload PutItem + a presigned POST (signed with s3:PutObject); list Query on an index;
+        # get GetItem; download GetItem + a presigned GET (s3:GetObject); delete GetItem, then a
+        # transaction of UpdateItem (hide) + DeleteItem (tag items), DeleteObject, DeleteItem.
+        # Table.grant also names the table's indexes, which only Query can use.
+        objects = s3.BucketGrants.from_bucket(bucket)
+        table.grant(self.upload.function, "dynamodb:PutItem")
+        objects.actions_on_object_keys(self.upload.function, ORIGINALS, "s3:PutObject")
+        table.grant(self.list_images.function, "dynamodb:Query")
+        table.grant(self.get_image.function, "dynamodb:GetItem")
+        table.grant(self.download.function, "dynamodb:GetItem")
+        objects.actions_on_object_keys(self.download.function, ORIGINALS, "s3:GetObject")
+        table.grant(
+            self.delete_image.function, "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
+        )
+        objects.actions_on_object_keys(self.delete_image.function, ORIGINALS, "s3:DeleteObject")
+
+        self.rest_api = apigw.RestApi(
+            self,
+            "RestApi",
+            rest_api_name=f"{Stack.of(self).stack_name}-api",
+            description="Image upload and metadata API",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            # The account-wide API Gateway logging role is not this service's to own.
+            cloud_watch_role=False,
+            deploy_options=apigw.StageOptions(
+                stage_name=stage_name,
+                throttling_rate_limit=throttling_rate_limit,
+                throttling_burst_limit=throttling_burst_limit,
+            ),
+            default_cors_preflight_options=apigw.CorsOptions(
+                allow_origins=list(cors_allowed_origins),
+                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_headers=apigw.Cors.DEFAULT_HEADERS,
+                max_age=Duration.hours(1),
+            ),
+        )
+        self.stage = self.rest_api.deployment_stage
+        # RestApi adds its own URL output; the stack outputs it as ApiUrl instead.
+        self.rest_api.node.try_remove_child("Endpoint")
+
+        images = self.rest_api.root.add_resource("images")
+        image = images.add_resource("{image_id}")
+        _route(images.add_resource("upload"), "POST", self.upload)
+        _route(images, "GET", self.list_images)
+        _route(image, "GET", self.get_image)
+        _route(image, "DELETE", self.delete_image)
+        _route(image.add_resource("download"), "GET", self.download)
+
+        for response_type, status_code, error_code, message in GATEWAY_ERRORS:
+            self.rest_api.add_gateway_response(
+                f"{response_type.response_type}Response",
+                type=response_type,
+                status_code=status_code,
+                # These bodies carry no data, and a static header cannot name one of several
+                # origins, so any origin may read them.
+                response_headers={"Access-Control-Allow-Origin": "'*'"},
+                templates={"application/json": gateway_error_template(error_code, message)},
+            )
+
+        self._acknowledge_findings(table, bucket)
+
+    def _acknowledge_findings(self, table: dynamodb.ITable, bucket: s3.IBucket) -> None:
+        Validations.of(self.rest_api).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-APIG2",
+                reason="Each function validates its own input (Pydantic) and answers invalid_parameter "
+                "naming the parameter; a second, coarser validator in API Gateway would disagree with it.",
+            ),
+            Acknowledgment(
+                id="AwsSolutions-APIG4",
+                reason="No authorization until the identity issue adds it; until then the API is "
+                "open and limited by its stage's throttling only.",
+            ),
+            Acknowledgment(
+                id="AwsSolutions-COG4",
+                reason="A Cognito or JWT authorizer arrives with the identity issue.",
+            ),
+            Acknowledgment(
+                id="AwsSolutions-APIG1",
+                reason="Access logging needs the account-wide API Gateway CloudWatch role, which the "
+                "account baseline owns, not this stack; the functions log every request meanwhile.",
+            ),
+            Acknowledgment(
+                id="AwsSolutions-APIG6",
+                reason="Execution logging needs the account-wide API Gateway CloudWatch role (see "
+                "APIG1); the functions log every request.",
+            ),
+            Acknowledgment(
+                id="AwsSolutions-APIG3",
+                reason="No WAF in front of the API yet; throttling per stage limits abuse meanwhile.",
+            ),
+        )
+        index_arns = f"{nag_arn(table)}/index/*"
+        originals_arns = f"{nag_arn(bucket)}/{ORIGINALS}"
+        for operation in (self.upload, self.list_images, self.get_image, self.download, self.delete_image):
+            operation.acknowledge_wildcard_resource(
+                index_arns,
+                "Table.grant names the table's listing indexes with /index/*; only Query uses them.",
+            )
+        for operation in (self.upload, self.download, self.delete_image):
+            operation.acknowledge_wildcard_resource(
+                originals_arns, "Objects are keyed by image id; the grant is limited to the originals prefix."
+            )
+
+
+def _route(resource: apigw.IResource, method: str, operation: ServiceFunction) -> None:
+    # No test-invoke permission: the console's test button would call the function outside any stage.
+    resource.add_method(method, apigw.LambdaIntegration(operation.function, allow_test_invoke=False))

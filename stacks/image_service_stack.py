@@ -1,0 +1,82 @@
+"""The image service: composes the constructs and wires them together, nothing more."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from stacks.image_api import ImageApi
+from stacks.image_bucket import ImageBucket
+from stacks.image_processing import ImageProcessing
+from stacks.metadata_table import MetadataTable
+from stacks.service_function import FunctionOptions
+from stacks.settings import FunctionSizing, StageSettings
+
+
+class ImageServiceStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: StageSettings, **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("description", f"Image upload and metadata service ({settings.name})")
+        super().__init__(scope, construct_id, **kwargs)
+
+        images = ImageBucket(
+            self,
+            "Images",
+            cors_allowed_origins=settings.cors_allowed_origins,
+            removal_policy=settings.removal_policy,
+        )
+        metadata = MetadataTable(
+            self,
+            "Metadata",
+            point_in_time_recovery=settings.point_in_time_recovery,
+            removal_policy=settings.removal_policy,
+        )
+        api = ImageApi(
+            self,
+            "Api",
+            table=metadata.table,
+            bucket=images.bucket,
+            function_options=_function_options(settings, settings.api_function),
+            stage_name=settings.name,
+            cors_allowed_origins=settings.cors_allowed_origins,
+            throttling_rate_limit=settings.api_throttling_rate_limit,
+            throttling_burst_limit=settings.api_throttling_burst_limit,
+            s3_public_endpoint=settings.s3_public_endpoint,
+            upload_url_expires_seconds=settings.upload_url_expires_seconds,
+            download_url_expires_seconds=settings.download_url_expires_seconds,
+            max_upload_bytes=settings.max_upload_bytes,
+        )
+        processing = ImageProcessing(
+            self,
+            "Processing",
+            table=metadata.table,
+            bucket=images.bucket,
+            function_options=_function_options(settings, settings.processing_function),
+        )
+
+        # Names are CloudFormation's; tests and scripts find them here.
+        CfnOutput(self, "ApiUrl", value=api.rest_api.url)
+        CfnOutput(self, "ApiId", value=api.rest_api.rest_api_id)
+        CfnOutput(self, "ApiStageName", value=api.stage.stage_name)
+        CfnOutput(self, "BucketName", value=images.bucket.bucket_name)
+        CfnOutput(self, "TableName", value=metadata.table.table_name)
+        CfnOutput(self, "ProcessingFunctionName", value=processing.function.function_name)
+
+        self.images = images
+        self.metadata = metadata
+        self.api = api
+        self.processing = processing
+
+
+def _function_options(settings: StageSettings, sizing: FunctionSizing) -> FunctionOptions:
+    return FunctionOptions(
+        architecture=settings.lambda_architecture,
+        memory_mb=sizing.memory_mb,
+        timeout_seconds=sizing.timeout_seconds,
+        log_retention=settings.log_retention,
+        log_level=settings.log_level,
+        log_removal_policy=settings.removal_policy,
+    )

@@ -1,0 +1,59 @@
+"""The table holding image metadata; its layout comes from ``image_core.schema``."""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, RemovalPolicy, Validations
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+
+from image_core import schema
+from image_core.schema import TTL_ATTRIBUTE
+
+
+class MetadataTable(Construct):
+    """An on-demand table with one sparse GSI per ``schema.LIST_INDEXES`` entry.
+
+    Exposes ``table``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        point_in_time_recovery: bool,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=_string(schema.PARTITION_KEY),
+            sort_key=_string(schema.SORT_KEY),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=point_in_time_recovery
+            ),
+            time_to_live_attribute=TTL_ATTRIBUTE,
+            removal_policy=removal_policy,
+            # A table kept on stack deletion is one worth protecting from deletion by hand too.
+            deletion_protection=removal_policy == RemovalPolicy.RETAIN,
+        )
+        for index in schema.LIST_INDEXES:
+            self.table.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=_string(index.partition_key),
+                sort_key=_string(schema.LISTED_AT),
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
+        if not point_in_time_recovery:
+            Validations.of(self.table).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-DDB3",
+                    reason="Point-in-time recovery is on in prod only; local and dev data is disposable.",
+                )
+            )
+
+
+def _string(name: str) -> dynamodb.Attribute:
+    return dynamodb.Attribute(name=name, type=dynamodb.AttributeType.STRING)

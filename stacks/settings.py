@@ -1,0 +1,138 @@
+"""What differs between the stages, as typed values.
+
+``app.py`` picks one stage with ``-c stage=<name>`` and hands the resulting ``StageSettings``
+to the stack, which passes plain values on to its constructs. Nothing below the app reads
+CDK context, so a construct can be built in a test with any settings at all.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+
+ALL_ORIGINS: tuple[str, ...] = ("*",)
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class FunctionSizing:
+    memory_mb: int
+    timeout_seconds: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageSettings:
+    name: str
+    removal_policy: RemovalPolicy
+    point_in_time_recovery: bool
+    lambda_architecture: lambda_.Architecture
+    # Browser origins allowed to call the API and to upload to the bucket directly.
+    cors_allowed_origins: tuple[str, ...]
+    api_throttling_rate_limit: float  # steady requests per second, per stage
+    api_throttling_burst_limit: int
+    # Endpoint the API signs presigned URLs against; "" means the AWS default.
+    s3_public_endpoint: str
+    log_retention: logs.RetentionDays
+    log_level: str
+    upload_url_expires_seconds: int = 900
+    download_url_expires_seconds: int = 300
+    max_upload_bytes: int = 20 * MIB
+    api_function: FunctionSizing = FunctionSizing(memory_mb=256, timeout_seconds=10)
+    processing_function: FunctionSizing = FunctionSizing(memory_mb=256, timeout_seconds=30)
+
+    def __post_init__(self) -> None:
+        if not self.cors_allowed_origins:
+            raise ValueError(f"stage {self.name!r}: cors_allowed_origins must name at least one origin")
+        if "*" in self.cors_allowed_origins and len(self.cors_allowed_origins) > 1:
+            raise ValueError(f"stage {self.name!r}: '*' must be the only CORS origin when used")
+
+    @property
+    def stack_name(self) -> str:
+        return f"ImageService-{self.name}"
+
+    @property
+    def destroy_data_with_stack(self) -> bool:
+        """Whether deleting the stack also deletes the bucket's objects and the table."""
+        return self.removal_policy == RemovalPolicy.DESTROY
+
+
+def host_architecture(machine: str | None = None) -> lambda_.Architecture:
+    """The Lambda architecture matching this machine, so the local cloud runs functions natively."""
+    machine = (machine or platform.machine()).lower()
+    if machine in {"arm64", "aarch64"}:
+        return lambda_.Architecture.ARM_64
+    if machine in {"x86_64", "amd64"}:
+        return lambda_.Architecture.X86_64
+    raise ValueError(f"no Lambda architecture for this machine ({machine!r})")
+
+
+def _local(cors_origins: tuple[str, ...] | None) -> StageSettings:
+    return StageSettings(
+        name="local",
+        removal_policy=RemovalPolicy.DESTROY,
+        point_in_time_recovery=False,
+        lambda_architecture=host_architecture(),
+        cors_allowed_origins=cors_origins or ALL_ORIGINS,
+        api_throttling_rate_limit=100,
+        api_throttling_burst_limit=200,
+        # Presigned URLs must point at the local cloud as the host sees it.
+        s3_public_endpoint="http://127.0.0.1:4566",
+        log_retention=logs.RetentionDays.ONE_DAY,
+        log_level="DEBUG",
+    )
+
+
+def _dev(cors_origins: tuple[str, ...] | None) -> StageSettings:
+    return StageSettings(
+        name="dev",
+        removal_policy=RemovalPolicy.DESTROY,
+        point_in_time_recovery=False,
+        lambda_architecture=lambda_.Architecture.ARM_64,
+        # The usual local front-end dev servers (CRA/Next, Vite); override with -c cors_origins=...
+        cors_allowed_origins=cors_origins or ("http://localhost:3000", "http://localhost:5173"),
+        api_throttling_rate_limit=50,
+        api_throttling_burst_limit=100,
+        s3_public_endpoint="",
+        log_retention=logs.RetentionDays.ONE_WEEK,
+        log_level="INFO",
+    )
+
+
+def _prod(cors_origins: tuple[str, ...] | None) -> StageSettings:
+    if not cors_origins:
+        # No default: which sites may call the production API is a deliberate decision.
+        raise ValueError("stage 'prod' needs its browser origins: -c cors_origins=https://a.example,...")
+    return StageSettings(
+        name="prod",
+        removal_policy=RemovalPolicy.RETAIN,
+        point_in_time_recovery=True,
+        lambda_architecture=lambda_.Architecture.ARM_64,
+        cors_allowed_origins=cors_origins,
+        api_throttling_rate_limit=100,
+        api_throttling_burst_limit=200,
+        s3_public_endpoint="",
+        log_retention=logs.RetentionDays.THREE_MONTHS,
+        log_level="INFO",
+    )
+
+
+_STAGES: dict[str, Callable[[tuple[str, ...] | None], StageSettings]] = {
+    "local": _local,
+    "dev": _dev,
+    "prod": _prod,
+}
+STAGE_NAMES: tuple[str, ...] = tuple(_STAGES)
+
+
+def stage_settings(name: str, *, cors_origins: Sequence[str] | None = None) -> StageSettings:
+    """The settings of stage ``name``; ``cors_origins`` replaces the stage's default origins."""
+    try:
+        build = _STAGES[name]
+    except KeyError:
+        raise ValueError(f"unknown stage {name!r}; choose one of: {', '.join(STAGE_NAMES)}") from None
+    return build(tuple(cors_origins) if cors_origins else None)

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import pytest
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk.assertions import Template
+
+from stacks.image_bucket import ImageBucket
+
+from .conftest import offline_app
+from .template_queries import Resource, as_list, only, resources
+
+ORIGINS = ("https://images.example.com", "http://localhost:5173")
+
+
+def _synth(removal_policy: RemovalPolicy) -> Template:
+    stack = Stack(offline_app(), "BucketTest")
+    ImageBucket(stack, "Images", cors_allowed_origins=ORIGINS, removal_policy=removal_policy)
+    return Template.from_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return _synth(RemovalPolicy.DESTROY)
+
+
+@pytest.fixture(scope="module")
+def bucket(template: Template) -> Resource:
+    return only(template, "AWS::S3::Bucket")[1]
+
+
+def test_given_the_bucket_when_built_then_all_public_access_is_blocked(bucket: Resource) -> None:
+    assert bucket["Properties"]["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+
+
+def test_given_the_bucket_when_built_then_objects_are_encrypted_with_s3_managed_keys(
+    bucket: Resource,
+) -> None:
+    assert bucket["Properties"]["BucketEncryption"] == {
+        "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+    }
+
+
+def test_given_the_bucket_when_built_then_its_policy_denies_every_request_without_tls(
+    template: Template,
+) -> None:
+    _, policy = only(template, "AWS::S3::BucketPolicy")
+
+    denials = [
+        statement
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Deny"
+        and statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+    ]
+
+    assert len(denials) == 1
+    assert denials[0]["Action"] == "s3:*"
+    assert denials[0]["Principal"] == {"AWS": "*"}
+    assert len(as_list(denials[0]["Resource"])) == 2  # the bucket and its objects
+
+
+def test_given_origins_when_built_then_browsers_from_them_may_upload_and_download(bucket: Resource) -> None:
+    (rule,) = bucket["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedOrigins"] == list(ORIGINS)
+    assert set(rule["AllowedMethods"]) == {"POST", "PUT", "GET", "HEAD"}
+    assert rule["AllowedHeaders"] == ["*"]
+
+
+def test_given_the_bucket_when_built_then_incomplete_multipart_uploads_are_aborted_after_a_day(
+    bucket: Resource,
+) -> None:
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert {
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+        "Status": "Enabled",
+    }.items() <= next(rule for rule in rules if "AbortIncompleteMultipartUpload" in rule).items()
+
+
+def test_given_destroy_when_built_then_the_bucket_and_its_objects_go_with_the_stack(
+    template: Template, bucket: Resource
+) -> None:
+    assert bucket["DeletionPolicy"] == "Delete"
+    assert len(resources(template, "Custom::S3AutoDeleteObjects")) == 1
+
+
+def test_given_retain_when_built_then_the_bucket_and_its_objects_are_kept() -> None:
+    template = _synth(RemovalPolicy.RETAIN)
+
+    _, bucket = only(template, "AWS::S3::Bucket")
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert resources(template, "Custom::S3AutoDeleteObjects") == {}

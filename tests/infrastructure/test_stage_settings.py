@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
+
+import app as cdk_app
+from stacks.settings import STAGE_NAMES, StageSettings, host_architecture, stage_settings
+
+
+def test_given_the_registry_then_it_has_exactly_local_dev_and_prod() -> None:
+    assert STAGE_NAMES == ("local", "dev", "prod")
+
+
+@pytest.mark.parametrize(
+    ("machine", "expected"),
+    [
+        ("x86_64", lambda_.Architecture.X86_64),
+        ("AMD64", lambda_.Architecture.X86_64),
+        ("arm64", lambda_.Architecture.ARM_64),
+        ("aarch64", lambda_.Architecture.ARM_64),
+    ],
+)
+def test_given_a_machine_name_when_mapped_then_it_gives_the_matching_lambda_architecture(
+    machine: str, expected: lambda_.Architecture
+) -> None:
+    assert host_architecture(machine).name == expected.name
+
+
+def test_given_an_unknown_machine_when_mapped_then_it_fails() -> None:
+    with pytest.raises(ValueError, match="riscv64"):
+        host_architecture("riscv64")
+
+
+def test_given_local_then_it_runs_on_the_host_signs_for_the_local_cloud_and_is_disposable() -> None:
+    local = stage_settings("local")
+
+    assert local.lambda_architecture.name == host_architecture().name
+    assert local.s3_public_endpoint == "http://127.0.0.1:4566"
+    assert local.removal_policy == RemovalPolicy.DESTROY
+    assert local.destroy_data_with_stack
+    assert not local.point_in_time_recovery
+    assert local.cors_allowed_origins == ("*",)
+
+
+def test_given_dev_then_it_runs_on_arm64_allows_local_front_ends_and_is_disposable() -> None:
+    dev = stage_settings("dev")
+
+    assert dev.lambda_architecture.name == lambda_.Architecture.ARM_64.name
+    assert dev.s3_public_endpoint == ""
+    assert dev.removal_policy == RemovalPolicy.DESTROY
+    assert "*" not in dev.cors_allowed_origins
+    assert all(origin.startswith("http://localhost:") for origin in dev.cors_allowed_origins)
+
+
+def test_given_prod_with_origins_then_it_keeps_data_with_pitr_on_arm64_for_those_origins() -> None:
+    prod = stage_settings("prod", cors_origins=["https://images.example.com"])
+
+    assert prod.lambda_architecture.name == lambda_.Architecture.ARM_64.name
+    assert prod.removal_policy == RemovalPolicy.RETAIN
+    assert not prod.destroy_data_with_stack
+    assert prod.point_in_time_recovery
+    assert prod.cors_allowed_origins == ("https://images.example.com",)
+    assert prod.s3_public_endpoint == ""
+
+
+@pytest.mark.parametrize("name", STAGE_NAMES)
+def test_given_any_stage_then_urls_expire_as_designed_and_uploads_are_capped_at_20_mib(name: str) -> None:
+    settings = stage_settings(name, cors_origins=["https://images.example.com"])
+
+    assert settings.upload_url_expires_seconds == 900
+    assert settings.download_url_expires_seconds == 300
+    assert settings.max_upload_bytes == 20 * 1024 * 1024
+    assert settings.stack_name == f"ImageService-{name}"
+
+
+def test_given_settings_then_they_are_frozen_and_keyword_only() -> None:
+    settings = stage_settings("local")
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.name = "other"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        StageSettings("local")  # type: ignore[call-arg]
+
+
+def test_given_a_wildcard_among_other_origins_then_the_settings_are_rejected() -> None:
+    with pytest.raises(ValueError, match="only CORS origin"):
+        stage_settings("dev", cors_origins=["*", "https://images.example.com"])
+
+
+@pytest.mark.parametrize(
+    ("context_value", "expected"),
+    [
+        (None, None),
+        ("https://a.example, https://b.example", ["https://a.example", "https://b.example"]),
+        (["https://a.example"], ["https://a.example"]),
+        ("", []),
+    ],
+)
+def test_given_cors_origins_in_the_context_when_parsed_then_they_become_a_list(
+    context_value: object, expected: list[str] | None
+) -> None:
+    assert cdk_app._origins(context_value) == expected

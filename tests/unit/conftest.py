@@ -1,0 +1,216 @@
+"""Unit test fixtures: moto's in-memory AWS, with the table built from ``image_core.schema``.
+
+The table's keys and indexes come from the same definitions the CDK construct uses, so the
+mock cannot drift from the infrastructure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from boto3.dynamodb.types import TypeDeserializer
+from moto import mock_aws
+
+from image_api import delete_image, dependencies, download, get_image, list_images, upload
+from image_core import schema
+from image_core.repository import ImageRepository
+from image_core.services import ImageService
+from image_core.settings import get_settings
+from image_core.storage import ImageStorage, presigning_client
+from image_processing import handler as processing
+from tests.unit.harness import REGION, ApiClient, FakeClock, deliver_object_created
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+
+TABLE_NAME = "image-metadata-test"
+BUCKET_NAME = "image-originals-test"
+# Deliberately not the defaults, so the tests prove the environment is what is read.
+MAX_UPLOAD_BYTES = 5_000_000
+UPLOAD_URL_EXPIRES_SECONDS = 600
+DOWNLOAD_URL_EXPIRES_SECONDS = 120
+
+_API_MODULES = (upload, list_images, get_image, download, delete_image)
+
+# One session for every test client: a session caches the parsed service models, which makes a
+# client cost milliseconds instead of the ~100 ms a fresh default session costs under moto.
+boto_session = boto3.session.Session()
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The variables the CDK constructs set, fake credentials, and no way out to real AWS."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "TABLE_NAME": TABLE_NAME,
+        "BUCKET_NAME": BUCKET_NAME,
+        "S3_PUBLIC_ENDPOINT": "",
+        "UPLOAD_URL_EXPIRES_SECONDS": str(UPLOAD_URL_EXPIRES_SECONDS),
+        "DOWNLOAD_URL_EXPIRES_SECONDS": str(DOWNLOAD_URL_EXPIRES_SECONDS),
+        "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
+        "POWERTOOLS_SERVICE_NAME": "image-service",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }.items():
+        monkeypatch.setenv(name, value)
+    _forget_warm_container_state()
+    yield
+    _forget_warm_container_state()
+
+
+# What a warm container keeps between invocations; captured here because tests replace some.
+_WARM_CONTAINER_CACHES = (get_settings, dependencies.image_service, processing.image_service)
+
+
+def _forget_warm_container_state() -> None:
+    for cached in _WARM_CONTAINER_CACHES:
+        cached.cache_clear()
+
+
+@dataclass
+class Aws:
+    # For the tests' own setup and inspection.
+    dynamodb: DynamoDBClient
+    s3: S3Client
+    # The clients injected into the service; every DynamoDB call it makes is recorded.
+    service_dynamodb: DynamoDBClient
+    service_s3: S3Client
+    # (operation, parameters) of every DynamoDB call the service made.
+    dynamodb_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def table_items(self) -> list[dict[str, Any]]:
+        """Every item in the table, as plain values (a test may scan; the service never does)."""
+        items = self.dynamodb.scan(TableName=TABLE_NAME, ConsistentRead=True)["Items"]
+        deserializer = TypeDeserializer()
+        return [{name: deserializer.deserialize(value) for name, value in item.items()} for item in items]
+
+    def item(self, image_id: str, sort_key: str = schema.IMAGE_SORT_KEY) -> dict[str, Any] | None:
+        key = {schema.PARTITION_KEY: schema.image_partition(image_id), schema.SORT_KEY: sort_key}
+        return next(
+            (item for item in self.table_items() if all(item[name] == value for name, value in key.items())),
+            None,
+        )
+
+    def object_keys(self) -> list[str]:
+        return [entry["Key"] for entry in self.s3.list_objects_v2(Bucket=BUCKET_NAME).get("Contents", [])]
+
+    def calls_of(self, operation: str) -> list[dict[str, Any]]:
+        return [params for name, params in self.dynamodb_calls if name == operation]
+
+
+def create_metadata_table(client: DynamoDBClient) -> None:
+    key_attributes = [schema.PARTITION_KEY, schema.SORT_KEY, schema.LISTED_AT]
+    key_attributes += [index.partition_key for index in schema.LIST_INDEXES]
+    client.create_table(
+        TableName=TABLE_NAME,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in key_attributes],
+        KeySchema=[
+            {"AttributeName": schema.PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": schema.SORT_KEY, "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": index.name,
+                "KeySchema": [
+                    {"AttributeName": index.partition_key, "KeyType": "HASH"},
+                    {"AttributeName": schema.LISTED_AT, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index in schema.LIST_INDEXES
+        ],
+    )
+
+
+@pytest.fixture
+def aws() -> Iterator[Aws]:
+    with mock_aws():
+        dynamodb = boto_session.client("dynamodb")
+        s3 = boto_session.client("s3")
+        create_metadata_table(dynamodb)
+        s3.create_bucket(Bucket=BUCKET_NAME, CreateBucketConfiguration={"LocationConstraint": REGION})
+        recorded = Aws(
+            dynamodb=dynamodb,
+            s3=s3,
+            service_dynamodb=boto_session.client("dynamodb"),
+            service_s3=boto_session.client("s3"),
+        )
+
+        def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+            recorded.dynamodb_calls.append((model.name, params))
+
+        recorded.service_dynamodb.meta.events.register("before-parameter-build.dynamodb.*", record)
+        yield recorded
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def service(aws: Aws, clock: FakeClock) -> ImageService:
+    """The service wired to the recorded moto clients, the way the handlers wire theirs."""
+    return ImageService(
+        repository=ImageRepository(aws.service_dynamodb, TABLE_NAME),
+        storage=ImageStorage(
+            aws.service_s3, BUCKET_NAME, presigning=presigning_client(None, session=boto_session)
+        ),
+        settings=get_settings(),
+        clock=clock,
+    )
+
+
+@pytest.fixture
+def api(service: ImageService, monkeypatch: pytest.MonkeyPatch) -> ApiClient:
+    """Calls the real handlers, with ``service`` injected in place of the warm-container one."""
+    for module in _API_MODULES:
+        monkeypatch.setitem(module.app.dependency_overrides, dependencies.image_service, lambda: service)
+    monkeypatch.setattr(processing, "image_service", lambda: service)
+    return ApiClient()
+
+
+UploadImage = Callable[..., str]
+
+
+@pytest.fixture
+def pending_image(api: ApiClient, clock: FakeClock) -> UploadImage:
+    """Register an image through the API; its object is never uploaded."""
+
+    def register(user_id: str = "alice", tags: Sequence[str] = (), at: str | None = None) -> str:
+        if at is not None:
+            clock.set(at)
+        query = {"user_id": user_id, "tags": ",".join(tags)} if tags else {"user_id": user_id}
+        result = api.upload(query=query)
+        assert result.status_code == 201, result.body
+        image_id: str = result.json()["image_id"]
+        return image_id
+
+    return register
+
+
+@pytest.fixture
+def available_image(aws: Aws, pending_image: UploadImage) -> UploadImage:
+    """Register an image, upload its object and deliver the S3 event, as a client and S3 would."""
+
+    def create(user_id: str = "alice", tags: Sequence[str] = (), at: str | None = None) -> str:
+        image_id = pending_image(user_id=user_id, tags=tags, at=at)
+        key = schema.original_object_key(image_id)
+        content = b"\xff\xd8\xff image bytes " + image_id.encode()
+        aws.s3.put_object(Bucket=BUCKET_NAME, Key=key, Body=content, ContentType="image/jpeg")
+        deliver_object_created(BUCKET_NAME, key, len(content))
+        return image_id
+
+    return create

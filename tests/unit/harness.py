@@ -1,0 +1,202 @@
+"""Builders for the events Lambda hands the functions, and a client that calls the handlers.
+
+The events follow the API Gateway REST proxy (payload 1.0) and S3 notification formats, so
+the handlers are exercised exactly as in AWS, through Powertools' routing and validation.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+from urllib.parse import quote_plus
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from image_api import delete_image, download, get_image, list_images, upload
+from image_processing import handler as processing
+
+STAGE = "prod"
+ACCOUNT_ID = "123456789012"
+REGION: Final = "eu-west-1"
+
+QueryParameters = Mapping[str, str | list[str]]
+
+
+def lambda_context() -> LambdaContext:
+    """The runtime's context object, with the attributes Powertools' logger reads."""
+    context = LambdaContext()
+    context._function_name = "image-service-test"
+    context._memory_limit_in_mb = 256
+    context._invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:image-service-test"
+    context._aws_request_id = str(uuid.uuid4())
+    return context
+
+
+def rest_api_event(
+    method: str,
+    resource: str,
+    *,
+    path_parameters: Mapping[str, str] | None = None,
+    query: QueryParameters | None = None,
+    body: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway REST proxy event, as API Gateway builds it for ``resource``."""
+    path = resource
+    for name, value in (path_parameters or {}).items():
+        path = path.replace("{" + name + "}", value)
+    multi_query = {
+        name: value if isinstance(value, list) else [value] for name, value in (query or {}).items()
+    }
+    all_headers = {"Host": "api.example.test", "User-Agent": "pytest", **(headers or {})}
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": all_headers,
+        "multiValueHeaders": {name: [value] for name, value in all_headers.items()},
+        # API Gateway puts the last value of a repeated parameter here, and all of them below.
+        "queryStringParameters": {name: values[-1] for name, values in multi_query.items()} or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": dict(path_parameters) if path_parameters else None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": ACCOUNT_ID,
+            "apiId": "a1b2c3d4e5",
+            "domainName": "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com",
+            "extendedRequestId": request_id,
+            "httpMethod": method,
+            "identity": {"sourceIp": "203.0.113.7", "userAgent": "pytest"},
+            "path": f"/{STAGE}{path}",
+            "protocol": "HTTP/1.1",
+            "requestId": request_id,
+            "requestTimeEpoch": 1772366400000,
+            "resourceId": "abc123",
+            "resourcePath": resource,
+            "stage": STAGE,
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def s3_object_created_event(bucket: str, key: str, size: int) -> dict[str, Any]:
+    """An S3 ObjectCreated notification; S3 URL-encodes the key (spaces as '+')."""
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": REGION,
+                "eventTime": "2026-03-01T12:00:00.000Z",
+                "eventName": "ObjectCreated:Post",
+                "userIdentity": {"principalId": "AWS:EXAMPLE"},
+                "requestParameters": {"sourceIPAddress": "203.0.113.7"},
+                "responseElements": {"x-amz-request-id": "EXAMPLE", "x-amz-id-2": "EXAMPLE"},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "originals-created",
+                    "bucket": {
+                        "name": bucket,
+                        "ownerIdentity": {"principalId": "EXAMPLE"},
+                        "arn": f"arn:aws:s3:::{bucket}",
+                    },
+                    "object": {
+                        "key": quote_plus(key, safe="/"),
+                        "size": size,
+                        "sequencer": "0055AED6DCD90281E5",
+                    },
+                },
+            }
+        ]
+    }
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    status_code: int
+    headers: Mapping[str, Any]
+    body: str | None
+
+    def json(self) -> Any:
+        assert self.body, f"expected a JSON body, got {self.body!r}"
+        return json.loads(self.body)
+
+    @property
+    def error(self) -> dict[str, str]:
+        answer = self.json()
+        assert set(answer) == {"error"}, answer
+        error: dict[str, str] = answer["error"]
+        assert set(error) == {"code", "message"}, error
+        return error
+
+
+def _call(
+    handler: Callable[[dict[str, Any], LambdaContext], dict[str, Any]], event: dict[str, Any]
+) -> HttpResult:
+    response = handler(event, lambda_context())
+    return HttpResult(
+        status_code=int(response["statusCode"]),
+        headers=response.get("multiValueHeaders") or response.get("headers") or {},
+        body=response.get("body"),
+    )
+
+
+class ApiClient:
+    """Calls each operation's handler the way API Gateway would."""
+
+    def upload(
+        self,
+        query: QueryParameters | None = None,
+        body: Any = None,
+        *,
+        raw_body: str | None = None,
+        content_type: str = "application/json",
+    ) -> HttpResult:
+        """Body: ``body`` as JSON, or ``raw_body`` as given; the query string: ``query``."""
+        text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
+        headers = {"Content-Type": content_type} if text is not None else None
+        return _call(
+            upload.handler, rest_api_event("POST", "/images/upload", query=query, body=text, headers=headers)
+        )
+
+    def list(self, **query: str) -> HttpResult:
+        return _call(list_images.handler, rest_api_event("GET", "/images", query=query))
+
+    def get(self, image_id: str) -> HttpResult:
+        event = rest_api_event("GET", "/images/{image_id}", path_parameters={"image_id": image_id})
+        return _call(get_image.handler, event)
+
+    def download(self, image_id: str) -> HttpResult:
+        event = rest_api_event("GET", "/images/{image_id}/download", path_parameters={"image_id": image_id})
+        return _call(download.handler, event)
+
+    def delete(self, image_id: str) -> HttpResult:
+        event = rest_api_event("DELETE", "/images/{image_id}", path_parameters={"image_id": image_id})
+        return _call(delete_image.handler, event)
+
+
+def deliver_object_created(bucket: str, key: str, size: int) -> None:
+    processing.handler(s3_object_created_event(bucket, key, size), lambda_context())
+
+
+class FakeClock:
+    """A settable clock that ticks one millisecond per reading, so successive uploads are ordered."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        reading = self.now
+        self.now += timedelta(milliseconds=1)
+        return reading
+
+    def set(self, moment: datetime | str) -> None:
+        self.now = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+        if self.now.tzinfo is None:
+            self.now = self.now.replace(tzinfo=UTC)

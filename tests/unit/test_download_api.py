@@ -1,0 +1,47 @@
+"""GET /images/{image_id}/download: a presigned GET, only once the image has been uploaded."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+from image_core import schema
+from tests.unit.conftest import BUCKET_NAME, DOWNLOAD_URL_EXPIRES_SECONDS, Aws, UploadImage
+from tests.unit.harness import ApiClient
+
+
+def test_available_image_gets_a_short_lived_presigned_get(
+    api: ApiClient, available_image: UploadImage
+) -> None:
+    # Given an available image
+    image_id = available_image()
+
+    # When the client asks to download it
+    result = api.download(image_id)
+
+    # Then it gets a SigV4 presigned GET of the original, valid for the configured time
+    assert result.status_code == 200
+    answer = result.json()
+    assert set(answer) == {"url", "expires_in"}
+    assert answer["expires_in"] == DOWNLOAD_URL_EXPIRES_SECONDS
+    url = urlsplit(answer["url"])
+    assert BUCKET_NAME in url.netloc + url.path
+    assert url.path.endswith("/" + schema.original_object_key(image_id))
+    query = parse_qs(url.query)
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+    assert query["X-Amz-Expires"] == [str(DOWNLOAD_URL_EXPIRES_SECONDS)]
+
+
+def test_pending_image_cannot_be_downloaded_yet(api: ApiClient, pending_image: UploadImage) -> None:
+    image_id = pending_image()
+
+    result = api.download(image_id)
+
+    assert result.status_code == 409
+    assert result.error["code"] == "conflict"
+
+
+def test_unknown_image_is_not_found(api: ApiClient, aws: Aws) -> None:
+    result = api.download("0123456789abcdef0123456789abcdef")
+
+    assert result.status_code == 404
+    assert result.error["code"] == "not_found"

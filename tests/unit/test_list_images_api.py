@@ -1,0 +1,362 @@
+"""GET /images: filters, date semantics, ordering, paging, cursors, and the reads they cost."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from image_core import schema
+from tests.unit.conftest import Aws, UploadImage
+from tests.unit.harness import ApiClient
+
+# The gallery, by name -> (user, tags, created_at). Times sit on the edges of 2026-03-01 UTC.
+GALLERY = {
+    "a1": ("alice", ["cats"], "2026-02-28T23:59:59.999999+00:00"),
+    "a2": ("alice", ["cats", "dogs"], "2026-03-01T00:00:00+00:00"),
+    "b1": ("bob", ["dogs"], "2026-03-01T08:00:00+00:00"),
+    "a3": ("alice", [], "2026-03-01T23:59:59.999999+00:00"),
+    "b2": ("bob", ["cats"], "2026-03-02T00:00:00+00:00"),
+}
+
+
+@pytest.fixture
+def gallery(available_image: UploadImage, pending_image: UploadImage) -> dict[str, str]:
+    """Names -> ids of the available images above, plus one pending image of alice's tagged cats."""
+    ids = {
+        name: available_image(user_id=user, tags=tags, at=created_at)
+        for name, (user, tags, created_at) in GALLERY.items()
+    }
+    ids["pending"] = pending_image(user_id="alice", tags=["cats"], at="2026-03-01T12:00:00+00:00")
+    return ids
+
+
+def listed(api: ApiClient, gallery: dict[str, str], **query: str) -> list[str]:
+    """The names of the listed images, in the order listed (one page)."""
+    result = api.list(**query)
+    assert result.status_code == 200, result.body
+    names = {image_id: name for name, image_id in gallery.items()}
+    return [names[item["image_id"]] for item in result.json()["items"]]
+
+
+def all_pages(api: ApiClient, **query: str) -> list[list[str]]:
+    """Follow next_cursor to the end; the image ids of each page."""
+    pages: list[list[str]] = []
+    cursor: str | None = None
+    while True:
+        result = api.list(**query, **({"cursor": cursor} if cursor else {}))
+        assert result.status_code == 200, result.body
+        answer = result.json()
+        pages.append([item["image_id"] for item in answer["items"]])
+        cursor = answer["next_cursor"]
+        if cursor is None:
+            return pages
+        assert len(pages) < 50, "paging does not end"
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        pytest.param({}, ["b2", "a3", "b1", "a2", "a1"], id="no filter: everything, newest first"),
+        pytest.param({"user_id": "alice"}, ["a3", "a2", "a1"], id="user"),
+        pytest.param({"tag": "cats"}, ["b2", "a2", "a1"], id="tag"),
+        pytest.param({"tag": " CATS "}, ["b2", "a2", "a1"], id="tag normalised like upload's"),
+        pytest.param({"user_id": "alice", "tag": "cats"}, ["a2", "a1"], id="user and tag"),
+        pytest.param({"user_id": "carol"}, [], id="unknown user"),
+        pytest.param({"to": "2026-03-01"}, ["a3", "b1", "a2", "a1"], id="to a date includes that whole day"),
+        pytest.param(
+            {"from": "2026-03-01"}, ["b2", "a3", "b1", "a2"], id="from a date starts at its midnight"
+        ),
+        pytest.param({"from": "2026-03-01", "to": "2026-03-01"}, ["a3", "b1", "a2"], id="one whole day"),
+        pytest.param(
+            {"from": "2026-03-01T10:00:00+02:00"},
+            ["b2", "a3", "b1"],
+            id="from with an offset is converted to UTC",
+        ),
+        pytest.param(
+            {"from": "2026-03-01T08:00:00.000001Z"}, ["b2", "a3"], id="from is exact to the microsecond"
+        ),
+        pytest.param(
+            {"from": "2026-03-01T10:00:00 02:00"}, ["b2", "a3", "b1"], id="offset whose + arrived as a space"
+        ),
+        pytest.param(
+            {"from": "0001-01-01", "to": "9999-12-31"}, ["b2", "a3", "b1", "a2", "a1"], id="widest range"
+        ),
+        pytest.param(
+            {"to": "2026-03-01T09:00:00+01:00"}, ["b1", "a2", "a1"], id="to a datetime is inclusive"
+        ),
+        pytest.param({"user_id": "bob", "to": "2026-03-01"}, ["b1"], id="user and date"),
+        pytest.param({"tag": "dogs", "from": "2026-03-01T00:00:00Z"}, ["b1", "a2"], id="tag and date"),
+        pytest.param(
+            {"user_id": "alice", "tag": "cats", "from": "2026-03-01", "to": "2026-03-01"},
+            ["a2"],
+            id="user, tag and dates",
+        ),
+    ],
+)
+def test_list_filters(
+    api: ApiClient, gallery: dict[str, str], query: dict[str, str], expected: list[str]
+) -> None:
+    # Given the gallery (and a pending image that matches several filters)
+    # When the client lists with the filters
+    # Then exactly the matching available images come back, newest first
+    assert listed(api, gallery, **query) == expected
+
+
+def test_listed_items_are_image_views(api: ApiClient, gallery: dict[str, str]) -> None:
+    for query in ({}, {"tag": "dogs"}):
+        items = api.list(**query).json()["items"]
+
+        assert items
+        for item in items:
+            assert item == api.get(item["image_id"]).json()
+            assert item["status"] == "available"
+
+
+def test_pending_images_are_never_listed(api: ApiClient, gallery: dict[str, str]) -> None:
+    for query in ({}, {"user_id": "alice"}, {"tag": "cats"}, {"user_id": "alice", "tag": "cats"}):
+        assert "pending" not in listed(api, gallery, **query)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param({}, id="all"),
+        pytest.param({"user_id": "alice"}, id="user"),
+        pytest.param({"tag": "cats"}, id="tag"),
+        pytest.param({"user_id": "alice", "tag": "cats"}, id="user and tag"),
+        pytest.param({"from": "2026-03-01", "to": "2026-03-01"}, id="dates"),
+    ],
+)
+def test_paging_returns_each_match_exactly_once(
+    api: ApiClient, gallery: dict[str, str], query: dict[str, str]
+) -> None:
+    # Given the whole answer in one page
+    everything = [item["image_id"] for item in api.list(**query).json()["items"]]
+
+    # When the client pages through it two at a time
+    pages = all_pages(api, limit="2", **query)
+
+    # Then every page has at most two images, and together they are the whole answer in order
+    assert all(len(page) <= 2 for page in pages)
+    assert [image_id for page in pages for image_id in page] == everything
+
+
+def test_default_page_size_is_twenty(api: ApiClient, available_image: UploadImage) -> None:
+    # Given 21 images
+    for _ in range(21):
+        available_image(user_id="alice")
+
+    # When the client lists without a limit
+    first = api.list().json()
+
+    # Then it gets 20 and a cursor to the last one
+    assert len(first["items"]) == 20
+    assert first["next_cursor"] is not None
+    second = api.list(cursor=first["next_cursor"]).json()
+    assert len(second["items"]) == 1
+
+
+def test_next_cursor_is_null_when_there_is_nothing_more(api: ApiClient, gallery: dict[str, str]) -> None:
+    assert api.list(user_id="alice", limit="10").json()["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [
+        pytest.param({}, schema.ALL_IMAGES, id="all"),
+        pytest.param({"user_id": "alice"}, schema.BY_USER, id="user"),
+        pytest.param({"tag": "cats"}, schema.BY_TAG, id="tag"),
+        pytest.param({"user_id": "alice", "tag": "cats"}, schema.BY_USER_TAG, id="user and tag"),
+        pytest.param({"from": "2026-03-01"}, schema.ALL_IMAGES, id="from"),
+        pytest.param({"user_id": "bob", "to": "2026-03-01"}, schema.BY_USER, id="user and to"),
+        pytest.param(
+            {"user_id": "alice", "tag": "cats", "from": "2026-03-01", "to": "2026-03-02"},
+            schema.BY_USER_TAG,
+            id="everything",
+        ),
+    ],
+)
+def test_every_filter_combination_is_one_bounded_query_on_its_index(
+    api: ApiClient, aws: Aws, gallery: dict[str, str], query: dict[str, str], index: schema.ListIndex
+) -> None:
+    # Given the gallery, and no DynamoDB calls recorded yet
+    aws.dynamodb_calls.clear()
+
+    # When the client lists one page
+    result = api.list(limit="2", **query)
+
+    # Then exactly one Query ran, on the index for these filters, at most a page of items
+    assert result.status_code == 200
+    assert [operation for operation, _ in aws.dynamodb_calls] == ["Query"]
+    params = aws.calls_of("Query")[0]
+    assert params["IndexName"] == index.name
+    assert params["Limit"] == 2
+    assert params["ScanIndexForward"] is False
+    assert "FilterExpression" not in params
+    assert params["ExpressionAttributeNames"]["#partition"] == index.partition_key
+    assert params["ExpressionAttributeValues"][":partition"] == {
+        "S": index.partition_value(user_id=query.get("user_id"), tag=query.get("tag"))
+    }
+    has_dates = "from" in query or "to" in query
+    assert ("BETWEEN" in params["KeyConditionExpression"]) is has_dates
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        pytest.param({"from": "2026-03-01T10:00:00"}, "from", id="naive from"),
+        pytest.param({"to": "2026-03-01T10:00:00"}, "to", id="naive to"),
+        pytest.param({"from": "yesterday"}, "from", id="from not a date"),
+        pytest.param({"to": "2026-02-30"}, "to", id="to not a real day"),
+        pytest.param({"from": "2026-03-02", "to": "2026-03-01"}, "from", id="from after to"),
+        pytest.param(
+            {"from": "2026-03-01T12:00:00+01:00", "to": "2026-03-01T10:59:59Z"},
+            "from",
+            id="from after to in UTC",
+        ),
+        pytest.param({"limit": "0"}, "limit", id="limit 0"),
+        pytest.param({"limit": "101"}, "limit", id="limit 101"),
+        pytest.param({"limit": "ten"}, "limit", id="limit not a number"),
+        pytest.param({"user_id": "bad user"}, "user_id", id="invalid user"),
+        pytest.param({"tag": "bad tag"}, "tag", id="invalid tag"),
+    ],
+)
+def test_invalid_filters_are_rejected_naming_the_parameter(
+    api: ApiClient, aws: Aws, query: dict[str, str], parameter: str
+) -> None:
+    aws.dynamodb_calls.clear()
+
+    result = api.list(**query)
+
+    assert result.status_code == 400
+    assert result.error["code"] == "invalid_parameter"
+    assert f"'{parameter}'" in result.error["message"]
+    assert aws.dynamodb_calls == []
+
+
+def test_limit_of_one_hundred_is_accepted(api: ApiClient, aws: Aws) -> None:
+    assert api.list(limit="100").status_code == 200
+    assert aws.calls_of("Query")[0]["Limit"] == 100
+
+
+# --- cursors ------------------------------------------------------------------------------------
+
+
+def first_cursor(api: ApiClient, **query: str) -> str:
+    cursor: str | None = api.list(limit="1", **query).json()["next_cursor"]
+    assert cursor is not None
+    return cursor
+
+
+def open_cursor(cursor: str) -> dict[str, Any]:
+    payload: dict[str, Any] = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    return payload
+
+
+def seal_cursor(payload: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+def test_a_cursor_may_be_used_with_another_page_size(api: ApiClient, gallery: dict[str, str]) -> None:
+    cursor = first_cursor(api, user_id="alice")
+
+    result = api.list(user_id="alice", limit="5", cursor=cursor)
+
+    assert result.status_code == 200
+    assert [item["image_id"] for item in result.json()["items"]] == [gallery["a2"], gallery["a1"]]
+
+
+def test_cursor_is_url_safe_text(api: ApiClient, gallery: dict[str, str]) -> None:
+    cursor = first_cursor(api, tag="cats")
+
+    assert set(cursor) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def tampered(payload: dict[str, Any], **key_changes: str | None) -> dict[str, Any]:
+    key = dict(payload["key"])
+    for name, value in key_changes.items():
+        if value is None:
+            key.pop(name)
+        else:
+            key[name] = value
+    return {**payload, "key": key}
+
+
+@pytest.mark.parametrize(
+    "make_cursor",
+    [
+        pytest.param(lambda _api: "not a cursor", id="not base64"),
+        pytest.param(lambda _api: "bm90IGpzb24", id="base64 of not JSON"),
+        pytest.param(lambda _api: seal_cursor({"hello": "world"}), id="JSON of another shape"),
+        pytest.param(lambda api: first_cursor(api, user_id="bob"), id="issued for another user"),
+        pytest.param(lambda api: first_cursor(api, tag="cats"), id="issued for a tag query"),
+        pytest.param(
+            lambda api: first_cursor(api, **{"user_id": "alice", "from": "2026-02-01"}),
+            id="issued for other dates",
+        ),
+        pytest.param(
+            lambda api: seal_cursor(
+                tampered(open_cursor(first_cursor(api, user_id="alice")), user_pk="USER#bob")
+            ),
+            id="partition swapped",
+        ),
+        pytest.param(
+            lambda api: seal_cursor(
+                tampered(
+                    open_cursor(first_cursor(api, user_id="alice")),
+                    all_pk=schema.ALL_IMAGES.partition_value(),
+                )
+            ),
+            id="extra attribute",
+        ),
+        pytest.param(
+            lambda api: seal_cursor(tampered(open_cursor(first_cursor(api, user_id="alice")), sk=None)),
+            id="missing attribute",
+        ),
+        pytest.param(
+            lambda api: seal_cursor(
+                tampered(open_cursor(first_cursor(api, user_id="alice")), pk=schema.image_partition("f" * 32))
+            ),
+            id="pk of another image",
+        ),
+    ],
+)
+def test_bad_foreign_or_tampered_cursor_is_rejected(
+    api: ApiClient, aws: Aws, gallery: dict[str, str], make_cursor: Any
+) -> None:
+    # Given a cursor that this query did not issue
+    cursor = make_cursor(api)
+    aws.dynamodb_calls.clear()
+
+    # When the client lists alice's images with it
+    result = api.list(user_id="alice", cursor=cursor)
+
+    # Then it is told the cursor is invalid, and nothing was read
+    assert result.status_code == 400
+    assert result.error["code"] == "invalid_parameter"
+    assert "'cursor'" in result.error["message"]
+    assert aws.dynamodb_calls == []
+
+
+def test_cursor_outside_the_date_range_is_rejected_even_with_a_valid_fingerprint(
+    api: ApiClient, aws: Aws, gallery: dict[str, str]
+) -> None:
+    # Given a cursor of a date-bounded query, whose position is moved before the range
+    query = {"from": "2026-03-01", "to": "2026-03-01"}
+    payload = open_cursor(first_cursor(api, **query))
+    image_id = gallery["a1"]
+    forged = tampered(
+        payload,
+        pk=schema.image_partition(image_id),
+        listed_at=schema.listed_at("2026-02-28T23:59:59.999999Z", image_id),
+    )
+
+    # When it is used with that query
+    result = api.list(**query, cursor=seal_cursor(forged))
+
+    # Then it is refused before any read
+    assert result.status_code == 400
+    assert "'cursor'" in result.error["message"]
