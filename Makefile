@@ -64,11 +64,12 @@ bootstrap-local: install localcloud-start
 	@$(LOCALCLOUD_ENV) $(CDKLOCAL) bootstrap aws://$(LOCALCLOUD_ACCOUNT)/$(LOCALCLOUD_REGION) -c stage=$(STAGE) --quiet >/dev/null
 
 deploy-local: bootstrap-local ## deploy the image service to the local cloud (writes .localcloud/outputs.json)
-	$(LOCALCLOUD_ENV) $(CDKLOCAL) deploy $(STACK) -c stage=$(STAGE) --require-approval never --progress events \
+	$(LOCALCLOUD_ENV) $(CDKLOCAL) deploy $(STACK) -c stage=$(STAGE) -c s3_public_endpoint=$(LOCALCLOUD_URL) \
+		--require-approval never --progress events \
 		--outputs-file $(OUTPUTS)
 
 destroy-local: ## remove the image service from the local cloud
-	$(LOCALCLOUD_ENV) $(CDKLOCAL) destroy $(STACK) -c stage=$(STAGE) --force
+	$(LOCALCLOUD_ENV) $(CDKLOCAL) destroy $(STACK) -c stage=$(STAGE) -c s3_public_endpoint=$(LOCALCLOUD_URL) --force
 
 up: deploy-local ## install, start the local cloud, deploy, print the API URL and a walkthrough
 	@$(PYTHON) -m localcloud.outputs walkthrough $(OUTPUTS)

@@ -46,6 +46,7 @@ def build(app: App) -> ImageServiceStack:
     settings = stage_settings(
         str(app.node.try_get_context("stage") or DEFAULT_STAGE),
         cors_origins=_origins(app.node.try_get_context("cors_origins")),
+        s3_public_endpoint=app.node.try_get_context("s3_public_endpoint"),
     )
     stack = ImageServiceStack(app, settings.stack_name, settings=settings)
     # Every finding is an error at synth unless acknowledged, with its reason, next to its cause.

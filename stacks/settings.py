@@ -7,6 +7,7 @@ CDK context, so a construct can be built in a test with any settings at all.
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -129,10 +130,19 @@ _STAGES: dict[str, Callable[[tuple[str, ...] | None], StageSettings]] = {
 STAGE_NAMES: tuple[str, ...] = tuple(_STAGES)
 
 
-def stage_settings(name: str, *, cors_origins: Sequence[str] | None = None) -> StageSettings:
-    """The settings of stage ``name``; ``cors_origins`` replaces the stage's default origins."""
+def stage_settings(
+    name: str, *, cors_origins: Sequence[str] | None = None, s3_public_endpoint: str | None = None
+) -> StageSettings:
+    """The settings of stage ``name``.
+
+    ``cors_origins`` replaces the stage's default origins; ``s3_public_endpoint`` its S3
+    endpoint for presigned URLs (the local cloud on another port: ``make`` passes it).
+    """
     try:
         build = _STAGES[name]
     except KeyError:
         raise ValueError(f"unknown stage {name!r}; choose one of: {', '.join(STAGE_NAMES)}") from None
-    return build(tuple(cors_origins) if cors_origins else None)
+    settings = build(tuple(cors_origins) if cors_origins else None)
+    if s3_public_endpoint:
+        settings = dataclasses.replace(settings, s3_public_endpoint=s3_public_endpoint)
+    return settings

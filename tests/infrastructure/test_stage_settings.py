@@ -103,3 +103,12 @@ def test_given_cors_origins_in_the_context_when_parsed_then_they_become_a_list(
     context_value: object, expected: list[str] | None
 ) -> None:
     assert cdk_app._origins(context_value) == expected
+
+
+def test_local_cloud_on_another_port_gets_presigned_urls_for_that_port() -> None:
+    # Given the local cloud listening on 4567 (LOCALCLOUD_PORT), which make passes on
+    settings = stage_settings("local", s3_public_endpoint="http://127.0.0.1:4567")
+
+    # Then presigned URLs are signed for it, and nothing else changes
+    assert settings.s3_public_endpoint == "http://127.0.0.1:4567"
+    assert settings.removal_policy == stage_settings("local").removal_policy
