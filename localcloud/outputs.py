@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -34,24 +35,19 @@ def api_url(outputs: dict[str, str]) -> str:
     return f"http://127.0.0.1:{port}/_aws/execute-api/{outputs['ApiId']}/{outputs['ApiStageName']}/"
 
 
-WALKTHROUGH = """\
-The image service is deployed on the local cloud.
+README = Path(__file__).resolve().parent.parent / "README.md"
+WALKTHROUGH_BLOCK = re.compile(r"<!-- walkthrough:start -->\s*```sh\n(?P<script>.*?)```", re.DOTALL)
 
-API: {url}
 
-Try it (the upload answer carries a presigned POST; the bytes go straight to S3):
-  curl -s -X POST '{url}images/upload?user_id=alice&tags=cat,holiday&content_type=image/png'
-  # then, with the "url" and "fields" from that answer:
-  #   curl -s -X POST "$UPLOAD_URL" -F key=... -F Content-Type=image/png -F ... -F file=@cat.png
-  curl -s '{url}images?user_id=alice'
-  curl -s '{url}images?tag=cat&from=2026-01-01'
-  curl -s '{url}images/<image_id>'
-  curl -s '{url}images/<image_id>/download'
-  curl -s -X DELETE '{url}images/<image_id>'
-
-make url    prints the API URL again
-make down   stops the local cloud
-"""
+def walkthrough(url: str) -> str:
+    """The README's walkthrough (tested, so it is what works), after the API URL."""
+    match = WALKTHROUGH_BLOCK.search(README.read_text())
+    steps = match.group("script") if match else "See README.md.\n"
+    return (
+        f"The image service is deployed on the local cloud.\n\nAPI: {url}\n\n"
+        f"Try it from the project's root (README.md, 'Walkthrough'):\n\n{steps}\n"
+        "make url    prints the API URL again\nmake down   stops the local cloud"
+    )
 
 
 def main() -> None:
@@ -60,7 +56,7 @@ def main() -> None:
     if command == "url":
         print(api_url(outputs))
     elif command == "walkthrough":
-        print(WALKTHROUGH.format(url=api_url(outputs)))
+        print(walkthrough(api_url(outputs)))
     else:
         raise SystemExit(f"unknown command {command!r}: use url or walkthrough")
 

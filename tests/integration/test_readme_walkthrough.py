@@ -1,0 +1,36 @@
+"""The README's walkthrough, run as written against the deployed service."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from localcloud.outputs import README, WALKTHROUGH_BLOCK
+
+ROOT = README.parent
+
+pytestmark = pytest.mark.integration
+
+
+def walkthrough_script() -> str:
+    match = WALKTHROUGH_BLOCK.search(README.read_text())
+    assert match, "README.md has no ```sh block after <!-- walkthrough:start -->"
+    return match.group("script")
+
+
+def test_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
+    # Given the commands exactly as the README shows them, run from a scratch folder where
+    # `make` means the project's make (the README says: at the project's root)
+    script = f'set -euo pipefail\nmake() {{ command make -C "{ROOT}" "$@"; }}\n' + walkthrough_script()
+
+    # When a user pastes them into bash
+    result = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=180)
+
+    # Then every command succeeds, the download equals the upload, and the image ends deleted
+    assert result.returncode == 0, f"walkthrough failed:\n{result.stdout}\n{result.stderr}"
+    assert (tmp_path / "downloaded.png").read_bytes() == (tmp_path / "cat.png").read_bytes()
+    assert result.stdout.strip().splitlines()[-2:] == ["204", "404"]
+    assert '"status":"available"' in result.stdout
+    assert '"tags":["cat","holiday"]' in result.stdout
