@@ -29,7 +29,8 @@ help: ## list the targets
 
 # --- installs (project-local, repeatable; skipped when their inputs did not change) --------
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt lambda_src/image_api/requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambda_src/image_api/requirements.txt \
+		lambda_src/image_processing/requirements.txt
 	@test -x $(PYTHON) || $$($(LOCALCLOUD) python313) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt 2>&1 | grep -v "^WARNING: Location" || true
 	$(PYTHON) -m pip check >/dev/null || { $(PYTHON) -m pip check; exit 1; }

@@ -1,4 +1,8 @@
-"""CDK app: ``cdk synth -c stage=local|dev|prod [-c cors_origins=https://a.example,https://b.example]``."""
+"""CDK app: ``cdk synth -c stage=local|dev|prod [-c cors_origins=https://a.example,https://b.example]``.
+
+``-c processing_fault_tag=<tag>`` replaces the tag that makes processing fail on purpose;
+only test stages accept one (the local stage has one by default).
+"""
 
 from __future__ import annotations
 
@@ -47,6 +51,7 @@ def build(app: App) -> ImageServiceStack:
         str(app.node.try_get_context("stage") or DEFAULT_STAGE),
         cors_origins=_origins(app.node.try_get_context("cors_origins")),
         s3_public_endpoint=app.node.try_get_context("s3_public_endpoint"),
+        processing_fault_tag=app.node.try_get_context("processing_fault_tag"),
     )
     stack = ImageServiceStack(app, settings.stack_name, settings=settings)
     # Every finding is an error at synth unless acknowledged, with its reason, next to its cause.

@@ -8,14 +8,16 @@ from collections.abc import Sequence
 from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from image_core.schema import ORIGINALS_PREFIX
+from image_core.schema import ORIGINALS_PREFIX, VARIANTS_PREFIX
 from stacks.python_function_code import python_code_asset
 from stacks.service_function import FunctionOptions, ServiceFunction, nag_arn
 
 ORIGINALS = f"{ORIGINALS_PREFIX}*"
+VARIANTS = f"{VARIANTS_PREFIX}*"
 
 # API Gateway's own errors (no route, throttled, malformed request, integration failure)
 # reshaped into the functions' envelope: (response type, status or None to keep API
@@ -68,6 +70,7 @@ class ImageApi(Construct):
         upload_url_expires_seconds: int,
         download_url_expires_seconds: int,
         max_upload_bytes: int,
+        pending_grace_seconds: int,
     ) -> None:
         super().__init__(scope, construct_id)
         # One asset for the five functions: each loads only the module its handler names.
@@ -79,6 +82,7 @@ class ImageApi(Construct):
             "UPLOAD_URL_EXPIRES_SECONDS": str(upload_url_expires_seconds),
             "DOWNLOAD_URL_EXPIRES_SECONDS": str(download_url_expires_seconds),
             "MAX_UPLOAD_BYTES": str(max_upload_bytes),
+            "PENDING_GRACE_SECONDS": str(pending_grace_seconds),
             # Not in the design's table yet: proxy responses need their own CORS headers.
             "CORS_ALLOWED_ORIGINS": ",".join(cors_allowed_origins),
         }
@@ -103,21 +107,33 @@ class ImageApi(Construct):
         )
 
         # Exactly the calls each operation makes (image_core.services -> .repository, .storage):
-        # upload PutItem + a presigned POST (signed with s3:PutObject); list Query on an index;
-        # get GetItem; download GetItem + a presigned GET (s3:GetObject); delete GetItem, then a
-        # transaction of UpdateItem (hide) + DeleteItem (tag items), DeleteObject, DeleteItem.
+        # upload PutItem + a presigned POST (signed with s3:PutObject, and s3:PutObjectTagging
+        # for the tag it stores the object with); list Query on an index; get GetItem; download
+        # GetItem + a presigned GET of the original or a variant (s3:GetObject); delete GetItem,
+        # then a transaction of UpdateItem (hide) + DeleteItem (tag items), DeleteObject of the
+        # original, ListBucket + DeleteObject(s) of the variants, DeleteItem.
         # Table.grant also names the table's indexes, which only Query can use.
         objects = s3.BucketGrants.from_bucket(bucket)
         table.grant(self.upload.function, "dynamodb:PutItem")
-        objects.actions_on_object_keys(self.upload.function, ORIGINALS, "s3:PutObject")
+        objects.actions_on_object_keys(self.upload.function, ORIGINALS, "s3:PutObject", "s3:PutObjectTagging")
         table.grant(self.list_images.function, "dynamodb:Query")
         table.grant(self.get_image.function, "dynamodb:GetItem")
         table.grant(self.download.function, "dynamodb:GetItem")
         objects.actions_on_object_keys(self.download.function, ORIGINALS, "s3:GetObject")
+        objects.actions_on_object_keys(self.download.function, VARIANTS, "s3:GetObject")
         table.grant(
             self.delete_image.function, "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
         )
         objects.actions_on_object_keys(self.delete_image.function, ORIGINALS, "s3:DeleteObject")
+        objects.actions_on_object_keys(self.delete_image.function, VARIANTS, "s3:DeleteObject")
+        # Listing finds every variant of every revision; only under the variants prefix.
+        self.delete_image.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [VARIANTS]}},
+            )
+        )
 
         self.rest_api = apigw.RestApi(
             self,
@@ -205,6 +221,11 @@ class ImageApi(Construct):
         for operation in (self.upload, self.download, self.delete_image):
             operation.acknowledge_wildcard_resource(
                 originals_arns, "Objects are keyed by image id; the grant is limited to the originals prefix."
+            )
+        for operation in (self.download, self.delete_image):
+            operation.acknowledge_wildcard_resource(
+                f"{nag_arn(bucket)}/{VARIANTS}",
+                "Variants are keyed by image id and revision; the grant is limited to the variants prefix.",
             )
 
 

@@ -8,6 +8,8 @@ from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from image_core import schema
+
 
 class ImageBucket(Construct):
     """A private, TLS-only, encrypted bucket that browsers upload to with presigned requests.
@@ -22,6 +24,7 @@ class ImageBucket(Construct):
         *,
         cors_allowed_origins: Sequence[str],
         removal_policy: RemovalPolicy,
+        unverified_upload_expiration_days: int,
     ) -> None:
         super().__init__(scope, construct_id)
         self.bucket = s3.Bucket(
@@ -52,7 +55,16 @@ class ImageBucket(Construct):
                 s3.LifecycleRule(
                     id="abort-incomplete-multipart-uploads",
                     abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
+                ),
+                # Every upload is stored tagged unverified and processing retags what it
+                # accepts; what it rejects or gives up on it deletes. Bytes still unverified
+                # after this long are those no processing finished with: S3 removes them.
+                s3.LifecycleRule(
+                    id="expire-unverified-uploads",
+                    prefix=schema.ORIGINALS_PREFIX,
+                    tag_filters={schema.UPLOAD_STATE_TAG: schema.UNVERIFIED},
+                    expiration=Duration.days(unverified_upload_expiration_days),
+                ),
             ],
             removal_policy=removal_policy,
             auto_delete_objects=removal_policy == RemovalPolicy.DESTROY,

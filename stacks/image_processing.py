@@ -1,23 +1,35 @@
-"""The function that finishes an upload when its object lands in the bucket."""
+"""The functions that finish an upload when its object lands in the bucket, and what catches failures."""
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from image_core.schema import ORIGINALS_PREFIX
+from image_core.schema import ORIGINALS_PREFIX, VARIANTS_PREFIX
 from stacks.python_function_code import python_code_asset
 from stacks.service_function import FunctionOptions, ServiceFunction, nag_arn
+
+ORIGINALS = f"{ORIGINALS_PREFIX}*"
+VARIANTS = f"{VARIANTS_PREFIX}*"
 
 
 class ImageProcessing(Construct):
     """Runs ``image_processing.handler.handler`` for every object created under the originals prefix.
 
-    Exposes ``processing`` (the ``ServiceFunction``) and ``function``.
+    An event that fails every attempt goes to the dead-letter queue (kept for inspection and
+    redrive) and to the on-failure destination ``image_processing.failures.handler``, which
+    marks the image failed and deletes its bytes. Destination rather than a queue consumer,
+    so the queue keeps every failed event and the marking needs no polling; and rather than
+    the processing function marking failure itself, which a timeout or crash would skip.
+
+    Exposes ``processing`` and ``failures`` (``ServiceFunction``), ``function`` (processing's)
+    and ``dead_letter_queue``.
     """
 
     def __init__(
@@ -28,38 +40,97 @@ class ImageProcessing(Construct):
         table: dynamodb.ITable,
         bucket: s3.IBucket,
         function_options: FunctionOptions,
+        failure_function_options: FunctionOptions,
+        max_image_pixels: int,
+        retry_attempts: int,
+        max_event_age_seconds: int,
+        processing_fault_tag: str | None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            # SQS's longest: time for someone to look at a failure and redrive it.
+            retention_period=Duration.days(14),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        # One asset for both functions: the processing package, with Pillow.
+        code = python_code_asset(package="image_processing", architecture=function_options.architecture)
+        environment = {"TABLE_NAME": table.table_name, "BUCKET_NAME": bucket.bucket_name}
+        self.failures = ServiceFunction(
+            self,
+            "RecordFailure",
+            handler="image_processing.failures.handler",
+            code=code,
+            environment=environment,
+            options=failure_function_options,
+            description="On-failure destination of processing: mark the image failed, delete its bytes",
+            dead_letter_queue=self.dead_letter_queue,
+        )
+        self.failures.function.configure_async_invoke(
+            retry_attempts=retry_attempts, max_event_age=Duration.seconds(max_event_age_seconds)
+        )
+        processing_environment = {**environment, "MAX_IMAGE_PIXELS": str(max_image_pixels)}
+        if processing_fault_tag:
+            processing_environment["PROCESSING_FAULT_TAG"] = processing_fault_tag
         self.processing = ServiceFunction(
             self,
             "Processing",
             handler="image_processing.handler.handler",
-            code=python_code_asset(package="image_processing", architecture=function_options.architecture),
-            environment={"TABLE_NAME": table.table_name, "BUCKET_NAME": bucket.bucket_name},
+            code=code,
+            environment=processing_environment,
             options=function_options,
-            description="S3 ObjectCreated on the originals prefix: make the image available",
+            description="S3 ObjectCreated on the originals prefix: verify the upload, record its facts",
+            dead_letter_queue=self.dead_letter_queue,
         )
         self.function = self.processing.function
+        self.function.configure_async_invoke(
+            retry_attempts=retry_attempts,
+            max_event_age=Duration.seconds(max_event_age_seconds),
+            # The whole destination record: the failed S3 event is in its requestPayload.
+            on_failure=destinations.LambdaDestination(self.failures.function, response_only=False),
+        )
 
-        # ImageService.record_uploaded_object: GetItem the image item; HeadObject (s3:GetObject)
-        # for its size; one transaction that updates it and puts its tag items (UpdateItem,
-        # PutItem); DeleteObject for an object without a live image item.
-        table.grant(self.function, "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem")
-        s3.BucketGrants.from_bucket(bucket).actions_on_object_keys(
-            self.function, f"{ORIGINALS_PREFIX}*", "s3:GetObject", "s3:DeleteObject"
+        # UploadProcessor.process_upload: GetItem the record; GetObject the original; PutObject
+        # its variants; PutObjectTagging (verified); Query the duplicates index; one transaction
+        # that updates the record and puts (available) or deletes (rejected) its tag items;
+        # DeleteObject for a rejected or orphaned original and for superseded variants.
+        objects = s3.BucketGrants.from_bucket(bucket)
+        table.grant(
+            self.function,
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
         )
-        # S3 answers HeadObject for a missing key with 404 only to a caller allowed to list the
-        # bucket (403 otherwise), and the service tells an object deleted since its event by
-        # that 404. The bucket ARN itself, no wildcard.
-        iam.Grant.add_to_principal(
-            grantee=self.function, actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn]
+        objects.actions_on_object_keys(
+            self.function, ORIGINALS, "s3:GetObject", "s3:PutObjectTagging", "s3:DeleteObject"
         )
+        objects.actions_on_object_keys(self.function, VARIANTS, "s3:PutObject", "s3:DeleteObject")
+        # UploadProcessor.record_failure: GetItem; HeadObject (s3:GetObject) for the current
+        # upload; the transaction (UpdateItem, DeleteItem of tag items); DeleteObject of the
+        # original and variants.
+        table.grant(self.failures.function, "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+        objects.actions_on_object_keys(self.failures.function, ORIGINALS, "s3:GetObject", "s3:DeleteObject")
+        objects.actions_on_object_keys(self.failures.function, VARIANTS, "s3:DeleteObject")
+        for function in (self.function, self.failures.function):
+            # S3 answers HeadObject for a missing key with 404 only to a caller allowed to list
+            # the bucket (403 otherwise), and listing finds every variant of an orphan. The
+            # bucket ARN itself, no wildcard.
+            iam.Grant.add_to_principal(
+                grantee=function, actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn]
+            )
         bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED,
             s3n.LambdaDestination(self.function),
             s3.NotificationKeyFilter(prefix=ORIGINALS_PREFIX),
         )
 
+        self._acknowledge_findings(table, bucket)
+
+    def _acknowledge_findings(self, table: dynamodb.ITable, bucket: s3.IBucket) -> None:
         # The notification is configured by a stack-wide custom resource function that CDK adds.
         for child in Stack.of(self).node.children:
             if child.node.id.startswith("BucketNotificationsHandler"):
@@ -71,12 +142,28 @@ class ImageProcessing(Construct):
                         "with the AWS managed basic execution role.",
                     )
                 )
-
-        self.processing.acknowledge_wildcard_resource(
-            f"{nag_arn(table)}/index/*",
-            "Table.grant names the table's listing indexes with /index/*; this function reads none.",
+        Validations.of(self.dead_letter_queue).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SQS3",
+                reason="This queue is the dead-letter queue of the processing functions; a failed "
+                "event stays here for inspection and redrive rather than moving on again.",
+            )
         )
+        for operation in (self.processing, self.failures):
+            operation.acknowledge_wildcard_resource(
+                f"{nag_arn(table)}/index/*",
+                "Table.grant names the table's indexes with /index/*; only the duplicates Query uses one.",
+            )
+            operation.acknowledge_wildcard_resource(
+                f"{nag_arn(bucket)}/{ORIGINALS}",
+                "Objects are keyed by image id; the grant is limited to the originals prefix.",
+            )
+            operation.acknowledge_wildcard_resource(
+                f"{nag_arn(bucket)}/{VARIANTS}",
+                "Variants are keyed by image id and revision; the grant is limited to the variants prefix.",
+            )
+        # The destination grant names the failure function with and without a version qualifier.
         self.processing.acknowledge_wildcard_resource(
-            f"{nag_arn(bucket)}/{ORIGINALS_PREFIX}*",
-            "Objects are keyed by image id; the grant is limited to the originals prefix.",
+            f"{nag_arn(self.failures.function)}:*",
+            "Lambda destinations may invoke any version of the failure function, which has no others.",
         )

@@ -27,6 +27,7 @@ class ImageServiceStack(Stack):
             "Images",
             cors_allowed_origins=settings.cors_allowed_origins,
             removal_policy=settings.removal_policy,
+            unverified_upload_expiration_days=settings.unverified_upload_expiration_days,
         )
         metadata = MetadataTable(
             self,
@@ -48,6 +49,7 @@ class ImageServiceStack(Stack):
             upload_url_expires_seconds=settings.upload_url_expires_seconds,
             download_url_expires_seconds=settings.download_url_expires_seconds,
             max_upload_bytes=settings.max_upload_bytes,
+            pending_grace_seconds=settings.pending_grace_seconds,
         )
         processing = ImageProcessing(
             self,
@@ -55,6 +57,11 @@ class ImageServiceStack(Stack):
             table=metadata.table,
             bucket=images.bucket,
             function_options=_function_options(settings, settings.processing_function),
+            failure_function_options=_function_options(settings, settings.failure_function),
+            max_image_pixels=settings.max_image_pixels,
+            retry_attempts=settings.processing_retry_attempts,
+            max_event_age_seconds=settings.processing_max_event_age_seconds,
+            processing_fault_tag=settings.processing_fault_tag,
         )
 
         # Names are CloudFormation's; tests and scripts find them here.

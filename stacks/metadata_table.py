@@ -11,7 +11,7 @@ from image_core.schema import TTL_ATTRIBUTE
 
 
 class MetadataTable(Construct):
-    """An on-demand table with one sparse GSI per ``schema.LIST_INDEXES`` entry.
+    """An on-demand table with one sparse GSI per ``schema.LIST_INDEXES`` entry and ``schema.DUPLICATES``.
 
     Exposes ``table``.
     """
@@ -46,6 +46,14 @@ class MetadataTable(Construct):
                 sort_key=_string(schema.LISTED_AT),
                 projection_type=dynamodb.ProjectionType.ALL,
             )
+        # Only asked which images share a hash, so it projects their ids and nothing else.
+        self.table.add_global_secondary_index(
+            index_name=schema.DUPLICATES.name,
+            partition_key=_string(schema.DUPLICATES.partition_key),
+            sort_key=_string(schema.LISTED_AT),
+            projection_type=dynamodb.ProjectionType.INCLUDE,
+            non_key_attributes=list(schema.DUPLICATES.projected),
+        )
         if not point_in_time_recovery:
             Validations.of(self.table).acknowledge(
                 Acknowledgment(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aws_cdk import Acknowledgment, CfnElement, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
 from stacks.python_function_code import RUNTIME
@@ -44,6 +45,7 @@ class ServiceFunction(Construct):
         environment: Mapping[str, str],
         options: FunctionOptions,
         description: str,
+        dead_letter_queue: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -63,6 +65,8 @@ class ServiceFunction(Construct):
             timeout=Duration.seconds(options.timeout_seconds),
             description=description,
             log_group=self.log_group,
+            # Where Lambda puts asynchronous events that failed every attempt.
+            dead_letter_queue=dead_letter_queue,
             environment={
                 **environment,
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,

@@ -18,6 +18,10 @@ from aws_cdk import aws_logs as logs
 
 ALL_ORIGINS: tuple[str, ...] = ("*",)
 MIB = 1024 * 1024
+# Stages that exist to be tested, and so may carry test-only settings.
+TEST_STAGES = frozenset({"local"})
+# Images tagged so fail processing on purpose in the local stage (the failure path's tests).
+LOCAL_FAULT_TAG = "inject-processing-failure"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,14 +47,43 @@ class StageSettings:
     upload_url_expires_seconds: int = 900
     download_url_expires_seconds: int = 300
     max_upload_bytes: int = 20 * MIB
+    # Width x height x frames an upload may have; checked from its header before decoding.
+    max_image_pixels: int = 50_000_000
+    # How long a pending record outlives its upload window (then it expires with the table's TTL).
+    pending_grace_seconds: int = 2 * 3600
+    # S3 delivers uploads to processing asynchronously: Lambda retries a failed event this
+    # often and drops it (to the dead-letter queue) once it is older than the maximum age.
+    processing_retry_attempts: int = 2
+    processing_max_event_age_seconds: int = 3600
+    # Uploads still tagged unverified this long after they were stored are deleted by S3: the
+    # backstop for bytes that processing never finished with.
+    unverified_upload_expiration_days: int = 1
+    # Test stages only: processing fails on purpose for images with this tag.
+    processing_fault_tag: str | None = None
     api_function: FunctionSizing = FunctionSizing(memory_mb=256, timeout_seconds=10)
-    processing_function: FunctionSizing = FunctionSizing(memory_mb=256, timeout_seconds=30)
+    # Decoding up to the pixel limit (50 MP as RGBA is 200 MB) needs memory; Lambda's CPU
+    # share grows with it.
+    processing_function: FunctionSizing = FunctionSizing(memory_mb=1536, timeout_seconds=60)
+    failure_function: FunctionSizing = FunctionSizing(memory_mb=256, timeout_seconds=30)
 
     def __post_init__(self) -> None:
         if not self.cors_allowed_origins:
             raise ValueError(f"stage {self.name!r}: cors_allowed_origins must name at least one origin")
         if "*" in self.cors_allowed_origins and len(self.cors_allowed_origins) > 1:
             raise ValueError(f"stage {self.name!r}: '*' must be the only CORS origin when used")
+        if self.processing_fault_tag and self.name not in TEST_STAGES:
+            raise ValueError(
+                f"stage {self.name!r}: processing_fault_tag makes processing fail on purpose; "
+                f"only {', '.join(sorted(TEST_STAGES))} may set it"
+            )
+        # A late upload must still find its record: every attempt (and its timeout) ends
+        # before the grace period does.
+        longest_processing = self.processing_max_event_age_seconds + self.processing_function.timeout_seconds
+        if self.pending_grace_seconds <= longest_processing:
+            raise ValueError(
+                f"stage {self.name!r}: pending_grace_seconds must exceed the longest processing "
+                f"({longest_processing} s)"
+            )
 
     @property
     def stack_name(self) -> str:
@@ -85,6 +118,7 @@ def _local(cors_origins: tuple[str, ...] | None) -> StageSettings:
         s3_public_endpoint="http://127.0.0.1:4566",
         log_retention=logs.RetentionDays.ONE_DAY,
         log_level="DEBUG",
+        processing_fault_tag=LOCAL_FAULT_TAG,
     )
 
 
@@ -131,12 +165,17 @@ STAGE_NAMES: tuple[str, ...] = tuple(_STAGES)
 
 
 def stage_settings(
-    name: str, *, cors_origins: Sequence[str] | None = None, s3_public_endpoint: str | None = None
+    name: str,
+    *,
+    cors_origins: Sequence[str] | None = None,
+    s3_public_endpoint: str | None = None,
+    processing_fault_tag: str | None = None,
 ) -> StageSettings:
     """The settings of stage ``name``.
 
     ``cors_origins`` replaces the stage's default origins; ``s3_public_endpoint`` its S3
-    endpoint for presigned URLs (the local cloud on another port: ``make`` passes it).
+    endpoint for presigned URLs (the local cloud on another port: ``make`` passes it);
+    ``processing_fault_tag`` its fault tag, which only test stages accept.
     """
     try:
         build = _STAGES[name]
@@ -145,4 +184,6 @@ def stage_settings(
     settings = build(tuple(cors_origins) if cors_origins else None)
     if s3_public_endpoint:
         settings = dataclasses.replace(settings, s3_public_endpoint=s3_public_endpoint)
+    if processing_fault_tag:
+        settings = dataclasses.replace(settings, processing_fault_tag=processing_fault_tag)
     return settings

@@ -1,24 +1,30 @@
-"""GET /images/{image_id}/download: a short-lived presigned GET for the uploaded original."""
+"""GET /images/{image_id}/download?variant=original|preview|thumbnail: a short-lived presigned GET."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from image_api.dependencies import image_service
 from image_api.http import create_resolver, logger
 from image_core.models import DownloadLink
+from image_core.schema import Variant
 from image_core.services import ImageService
 
 app = create_resolver()
 
 
 @app.get("/images/<image_id>/download")
-def download_image(image_id: str, service: Annotated[ImageService, Depends(image_service)]) -> DownloadLink:
-    return service.download_link(image_id)
+def download_image(
+    image_id: str,
+    service: Annotated[ImageService, Depends(image_service)],
+    variant: Annotated[Variant, Query()] = Variant.ORIGINAL,
+) -> DownloadLink:
+    return service.download_link(image_id, variant)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -55,6 +55,9 @@ class ImageContentType(StrEnum):
     PNG = "image/png"
     GIF = "image/gif"
     WEBP = "image/webp"
+    # HEIF images, as phones store photos; both names are in use for the same container.
+    HEIC = "image/heic"
+    HEIF = "image/heif"
 
 
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._@-]+$")]
@@ -223,8 +226,23 @@ class Listing:
 # --- answers ----------------------------------------------------------------------------------
 
 
+class Reason(StrEnum):
+    """Why an image is ``rejected`` (the first four) or ``failed`` (the last)."""
+
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    CONTENT_TYPE_MISMATCH = "content_type_mismatch"
+    CORRUPT = "corrupt"
+    TOO_MANY_PIXELS = "too_many_pixels"
+    PROCESSING_FAILED = "processing_failed"
+
+
 class Image(BaseModel):
-    """An image's metadata, as stored and as shown to callers."""
+    """An image's metadata, as stored and as shown to callers.
+
+    The facts (``width`` to ``duplicate_of``) are what processing found in the bytes of an
+    ``available`` image; ``reason`` says why an image is ``rejected`` or ``failed``. The last
+    three fields are bookkeeping, stored but never shown.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -236,6 +254,26 @@ class Image(BaseModel):
     size: int | None = None
     status: ImageStatus
     created_at: str
+    width: int | None = None
+    height: int | None = None
+    # Pillow's name of the format found in the bytes: JPEG, PNG, GIF, WEBP, MPO, HEIF.
+    format: str | None = None
+    sha256: str | None = None
+    frames: int | None = None
+    exif_orientation: int | None = None
+    # An earlier available image of the same user with an equal perceptual hash.
+    duplicate_of: str | None = None
+    reason: Reason | None = None
+    # The ETag of the upload the record describes, which also names its variants' revision.
+    revision: str | None = Field(default=None, exclude=True)
+    # 64-bit difference hash (16 hex digits) of the upright first frame.
+    perceptual_hash: str | None = Field(default=None, exclude=True)
+    # Epoch seconds after which the record counts as gone (schema.TTL_ATTRIBUTE, same name).
+    expires_at: int | None = Field(default=None, exclude=True)
+
+    def expired(self, now: datetime) -> bool:
+        """Whether the record's time is up; DynamoDB deletes such items only eventually."""
+        return self.expires_at is not None and self.expires_at <= now.timestamp()
 
     @property
     def listed_at(self) -> str:

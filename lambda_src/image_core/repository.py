@@ -14,7 +14,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from image_core import schema
-from image_core.errors import Conflict, NotFound, error_code, throttling_as_rate_limited
+from image_core.errors import Conflict, ImageServiceError, NotFound, error_code, throttling_as_rate_limited
 from image_core.models import Image, Listing
 from image_core.schema import ImageStatus
 
@@ -26,15 +26,37 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 # Expression placeholders for the attribute names the expressions touch; several ("status",
-# "size") are DynamoDB reserved words, and the rest come from the schema rather than literals.
+# "size", "format") are DynamoDB reserved words, and the rest come from the schema rather than
+# literals. The processing outcomes (``_update``) number their placeholders instead.
 _ATTRIBUTE_NAMES = {
     "#pk": schema.PARTITION_KEY,
     "#status": "status",
-    "#size": "size",
     "#all_pk": schema.ALL_IMAGES.partition_key,
     "#user_pk": schema.BY_USER.partition_key,
+    "#user_dhash_pk": schema.DUPLICATES.partition_key,
     "#listed_at": schema.LISTED_AT,
 }
+
+# What processing found in an available image's bytes: written when it becomes available,
+# removed when a later upload of it is rejected or fails.
+_FACTS = (
+    "size",
+    "width",
+    "height",
+    "format",
+    "sha256",
+    "frames",
+    "exif_orientation",
+    "duplicate_of",
+    "perceptual_hash",
+)
+# The index keys of an image item: present exactly while it is available (sparse indexes).
+_IMAGE_INDEX_KEYS = (
+    schema.ALL_IMAGES.partition_key,
+    schema.BY_USER.partition_key,
+    schema.DUPLICATES.partition_key,
+    schema.LISTED_AT,
+)
 
 
 @dataclass(frozen=True)
@@ -50,12 +72,22 @@ class ImageRepository:
         self._table_name = table_name
 
     def create_pending(self, image: Image) -> None:
-        """Store a new image record; it is invisible to listings until it becomes available."""
+        """Store a new image record; it is invisible to listings until it becomes available.
+
+        It carries its ``expires_at`` as the table's TTL attribute, so a record whose bytes
+        never come is deleted by DynamoDB (and read as gone from that moment on).
+        """
+        if image.expires_at is None:
+            raise ValueError("a pending image needs an expiry")
         try:
             with throttling_as_rate_limited():
                 self._client.put_item(
                     TableName=self._table_name,
-                    Item=_item(_image_key(image.image_id), _attributes(image)),
+                    Item=_item(
+                        _image_key(image.image_id),
+                        _attributes(image),
+                        {schema.TTL_ATTRIBUTE: image.expires_at},
+                    ),
                     ConditionExpression="attribute_not_exists(#pk)",
                     ExpressionAttributeNames={"#pk": schema.PARTITION_KEY},
                 )
@@ -73,42 +105,114 @@ class ImageRepository:
         item = response.get("Item")
         return _image_from(item) if item is not None else None
 
-    def mark_available(self, image: Image, size: int) -> Image:
-        """Make the image listable, in every index, in one transaction.
+    def mark_available(self, image: Image, *, expected_revision: str | None, now: int) -> None:
+        """Record ``image`` (status available, with its facts) and list it, in one transaction.
 
-        Raises ``NotFound`` when the record is gone or being deleted; re-running it for an
-        available image rewrites the same facts (a re-delivered event or a re-upload).
+        Conditional on the record being exactly as processing read it: still there, not
+        deleting, not expired, and describing the upload ``expected_revision`` (None: no
+        upload yet). So two runs for the same or for different uploads can never both write
+        what they decided from the same read; the loser gets ``Conflict`` and reads again.
+        The pending TTL goes: an available image is kept until deleted.
         """
-        available = image.model_copy(update={"status": ImageStatus.AVAILABLE, "size": size})
-        image_update: TransactWriteItemTypeDef = {
-            "Update": {
-                "TableName": self._table_name,
-                "Key": _item(_image_key(image.image_id)),
-                "UpdateExpression": (
-                    "SET #status = :available, #size = :size,"
-                    " #all_pk = :all_pk, #user_pk = :user_pk, #listed_at = :listed_at"
-                ),
-                "ConditionExpression": "attribute_exists(#pk) AND #status <> :deleting",
-                "ExpressionAttributeNames": _names(
-                    "#pk", "#status", "#size", "#all_pk", "#user_pk", "#listed_at"
-                ),
-                "ExpressionAttributeValues": _item(
+        if image.perceptual_hash is None:
+            raise ValueError("an available image needs its perceptual hash")
+        facts = {name: getattr(image, name) for name in _FACTS}
+        index_keys = {
+            schema.ALL_IMAGES.partition_key: schema.ALL_IMAGES.partition_value(),
+            schema.BY_USER.partition_key: schema.BY_USER.partition_value(user_id=image.user_id),
+            schema.DUPLICATES.partition_key: schema.DUPLICATES.partition_value(
+                user_id=image.user_id, perceptual_hash=image.perceptual_hash
+            ),
+            schema.LISTED_AT: image.listed_at,
+        }
+        update = _update(
+            {
+                "status": ImageStatus.AVAILABLE.value,
+                "revision": image.revision,
+                **facts,
+                **index_keys,
+                "reason": None,
+                schema.TTL_ATTRIBUTE: None,
+            },
+            condition=_unchanged_since_read(expected_revision, now),
+        )
+        tag_puts: list[TransactWriteItemTypeDef] = [
+            {"Put": {"TableName": self._table_name, "Item": _tag_item(image, tag)}} for tag in image.tags
+        ]
+        self._transact(
+            [self._update_image(image.image_id, update), *tag_puts],
+            image_id=image.image_id,
+            condition_error=Conflict(f"image {image.image_id} changed while it was processed"),
+        )
+
+    def mark_unavailable(self, image: Image, *, expected_revision: str | None, now: int) -> None:
+        """Record ``image`` as rejected or failed: its reason and expiry set, its facts and listings gone.
+
+        Same condition as ``mark_available``. A record that was available (a later upload of
+        it was refused) leaves every index and loses its tag items in the same transaction.
+        """
+        if image.status not in (ImageStatus.REJECTED, ImageStatus.FAILED) or image.expires_at is None:
+            raise ValueError("an unavailable image is rejected or failed and expires")
+        update = _update(
+            {
+                "status": image.status.value,
+                "revision": image.revision,
+                "reason": image.reason.value if image.reason is not None else None,
+                schema.TTL_ATTRIBUTE: image.expires_at,
+                **dict.fromkeys(_FACTS),
+                **dict.fromkeys(_IMAGE_INDEX_KEYS),
+            },
+            condition=_unchanged_since_read(expected_revision, now),
+        )
+        tag_deletes: list[TransactWriteItemTypeDef] = [
+            {"Delete": {"TableName": self._table_name, "Key": _item(_tag_key(image.image_id, tag))}}
+            for tag in image.tags
+        ]
+        self._transact(
+            [self._update_image(image.image_id, update), *tag_deletes],
+            image_id=image.image_id,
+            condition_error=Conflict(f"image {image.image_id} changed while it was processed"),
+        )
+
+    def find_duplicate(self, *, user_id: str, perceptual_hash: str, excluding: str) -> str | None:
+        """The id of the oldest other available image of ``user_id`` with this hash, if any.
+
+        One Query on one partition of the sparse duplicates index; at most one of the two
+        items read can be the image itself.
+        """
+        with throttling_as_rate_limited():
+            response = self._client.query(
+                TableName=self._table_name,
+                IndexName=schema.DUPLICATES.name,
+                KeyConditionExpression="#partition = :partition",
+                ExpressionAttributeNames={"#partition": schema.DUPLICATES.partition_key},
+                ExpressionAttributeValues=_item(
                     {
-                        ":available": ImageStatus.AVAILABLE.value,
-                        ":deleting": ImageStatus.DELETING.value,
-                        ":size": size,
-                        ":all_pk": schema.ALL_IMAGES.partition_value(),
-                        ":user_pk": schema.BY_USER.partition_value(user_id=image.user_id),
-                        ":listed_at": image.listed_at,
+                        ":partition": schema.DUPLICATES.partition_value(
+                            user_id=user_id, perceptual_hash=perceptual_hash
+                        )
                     }
                 ),
+                ScanIndexForward=True,
+                Limit=2,
+            )
+        for item in response.get("Items", []):
+            image_id = str(_deserializer.deserialize(item["image_id"]))
+            if image_id != excluding:
+                return image_id
+        return None
+
+    def _update_image(self, image_id: str, update: _Update) -> TransactWriteItemTypeDef:
+        return {
+            "Update": {
+                "TableName": self._table_name,
+                "Key": _item(_image_key(image_id)),
+                "UpdateExpression": update.expression,
+                "ConditionExpression": update.condition,
+                "ExpressionAttributeNames": update.names,
+                "ExpressionAttributeValues": _item(update.values),
             }
         }
-        tag_puts: list[TransactWriteItemTypeDef] = [
-            {"Put": {"TableName": self._table_name, "Item": _tag_item(available, tag)}} for tag in image.tags
-        ]
-        self._transact([image_update, *tag_puts], image_id=image.image_id)
-        return available
 
     def list_page(self, listing: Listing, *, limit: int, start_key: Mapping[str, str] | None) -> ListingPage:
         """One page of available images, newest first: one Query on one index partition.
@@ -153,9 +257,13 @@ class ImageRepository:
             "Update": {
                 "TableName": self._table_name,
                 "Key": _item(_image_key(image.image_id)),
-                "UpdateExpression": "SET #status = :deleting REMOVE #all_pk, #user_pk, #listed_at",
+                "UpdateExpression": (
+                    "SET #status = :deleting REMOVE #all_pk, #user_pk, #user_dhash_pk, #listed_at"
+                ),
                 "ConditionExpression": "attribute_exists(#pk)",
-                "ExpressionAttributeNames": _names("#pk", "#status", "#all_pk", "#user_pk", "#listed_at"),
+                "ExpressionAttributeNames": _names(
+                    "#pk", "#status", "#all_pk", "#user_pk", "#user_dhash_pk", "#listed_at"
+                ),
                 "ExpressionAttributeValues": _item({":deleting": ImageStatus.DELETING.value}),
             }
         }
@@ -171,8 +279,17 @@ class ImageRepository:
         with throttling_as_rate_limited():
             self._client.delete_item(TableName=self._table_name, Key=_item(_image_key(image_id)))
 
-    def _transact(self, items: list[TransactWriteItemTypeDef], *, image_id: str) -> None:
-        """Run a transaction whose first item is the conditional write of the image item."""
+    def _transact(
+        self,
+        items: list[TransactWriteItemTypeDef],
+        *,
+        image_id: str,
+        condition_error: ImageServiceError | None = None,
+    ) -> None:
+        """Run a transaction whose first item is the conditional write of the image item.
+
+        That condition failing raises ``condition_error`` (by default: the image is not found).
+        """
         try:
             with throttling_as_rate_limited():
                 self._client.transact_write_items(TransactItems=items)
@@ -181,10 +298,68 @@ class ImageRepository:
                 raise
             reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
             if reasons[:1] == ["ConditionalCheckFailed"]:
-                raise NotFound(f"image {image_id} not found") from error
+                raise condition_error or NotFound(f"image {image_id} not found") from error
             if "TransactionConflict" in reasons:
                 raise Conflict(f"image {image_id} is being changed by another request; retry") from error
             raise
+
+
+@dataclass(frozen=True)
+class _Update:
+    expression: str
+    condition: str
+    names: dict[str, str]
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Condition:
+    expression: str
+    names: dict[str, str]
+    values: dict[str, Any]
+
+
+def _unchanged_since_read(expected_revision: str | None, now: int) -> _Condition:
+    """The image item still exists, is not being deleted or expired, and describes ``expected_revision``."""
+    revision = (
+        "attribute_not_exists(#c_revision)" if expected_revision is None else "#c_revision = :c_revision"
+    )
+    values: dict[str, Any] = {":c_deleting": ImageStatus.DELETING.value, ":c_now": now}
+    if expected_revision is not None:
+        values[":c_revision"] = expected_revision
+    return _Condition(
+        expression=(
+            "attribute_exists(#c_pk) AND #c_status <> :c_deleting"
+            " AND (attribute_not_exists(#c_expires) OR #c_expires > :c_now)"
+            f" AND {revision}"
+        ),
+        names={
+            "#c_pk": schema.PARTITION_KEY,
+            "#c_status": "status",
+            "#c_expires": schema.TTL_ATTRIBUTE,
+            "#c_revision": "revision",
+        },
+        values=values,
+    )
+
+
+def _update(attributes: Mapping[str, Any], *, condition: _Condition) -> _Update:
+    """An update that sets the attributes with a value and removes those given as None."""
+    names = dict(condition.names)
+    values = dict(condition.values)
+    assignments: list[str] = []
+    removals: list[str] = []
+    for number, (name, value) in enumerate(attributes.items()):
+        names[f"#u{number}"] = name
+        if value is None:
+            removals.append(f"#u{number}")
+        else:
+            values[f":u{number}"] = value
+            assignments.append(f"#u{number} = :u{number}")
+    expression = f"SET {', '.join(assignments)}"
+    if removals:
+        expression += f" REMOVE {', '.join(removals)}"
+    return _Update(expression=expression, condition=condition.expression, names=names, values=values)
 
 
 def _names(*placeholders: str) -> dict[str, str]:

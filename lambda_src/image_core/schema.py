@@ -12,7 +12,11 @@ One table holds every item of an image, under the partition ``IMAGE#<image_id>``
 The listing indexes are *sparse*: their key attributes are written only while an image is
 ``available``, so pending, rejected or deleting images cost no reads when listing. Every
 list filter combination maps to exactly one index and one partition (see ``ListIndex``),
-and the sort key ``<created_at>#<image_id>`` makes date ranges a key condition.
+and the sort key ``<created_at>#<image_id>`` makes date ranges a key condition. One more
+sparse index, ``DUPLICATES``, finds a user's available images by perceptual hash.
+
+The bucket holds each upload under ``originals/`` and the variants derived from it under
+``variants/``; only the first prefix notifies the processing function.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ LISTED_AT = "listed_at"
 class ImageStatus(StrEnum):
     PENDING = "pending"
     AVAILABLE = "available"
+    # The bytes were looked at and refused (the record says why); they are deleted.
+    REJECTED = "rejected"
+    # Processing kept failing until its retries ran out; the bytes are deleted.
+    FAILED = "failed"
     DELETING = "deleting"
 
 
@@ -68,6 +76,23 @@ _PARTITION_FORMATS = {
 }
 
 
+@dataclass(frozen=True)
+class DuplicateIndex:
+    """The sparse GSI of available image items by user and perceptual hash."""
+
+    name: str
+    partition_key: str
+    # The only attribute projected besides the keys: a duplicate is named by its id.
+    projected: tuple[str, ...]
+
+    def partition_value(self, *, user_id: str, perceptual_hash: str) -> str:
+        return f"USER#{user_id}#DHASH#{perceptual_hash}"
+
+
+# Sorted by LISTED_AT like the listing indexes, so the oldest equal image is found first.
+DUPLICATES = DuplicateIndex(name="by-user-dhash", partition_key="user_dhash_pk", projected=("image_id",))
+
+
 def image_partition(image_id: str) -> str:
     return f"IMAGE#{image_id}"
 
@@ -93,7 +118,43 @@ def index_for(*, user_id: str | None, tag: str | None) -> ListIndex:
 
 # Object keys in the image bucket. The processing function is notified for this prefix only.
 ORIGINALS_PREFIX = "originals/"
+# Derived images; outside ORIGINALS_PREFIX, so writing them notifies nobody.
+VARIANTS_PREFIX = "variants/"
+
+
+class Variant(StrEnum):
+    """What a download may ask for: the uploaded bytes, or an image derived from them."""
+
+    ORIGINAL = "original"
+    PREVIEW = "preview"
+    THUMBNAIL = "thumbnail"
+
+
+DERIVED_VARIANTS: tuple[Variant, ...] = (Variant.PREVIEW, Variant.THUMBNAIL)
+VARIANT_CONTENT_TYPE = "image/webp"
+
+# The tag every presigned upload stores its object with, and the value processing sets once the
+# bytes are verified. A bucket lifecycle rule expires objects still carrying the upload value:
+# the backstop for bytes that no processing ever finished with.
+UPLOAD_STATE_TAG = "upload-state"
+UNVERIFIED = "unverified"
+VERIFIED = "verified"
 
 
 def original_object_key(image_id: str) -> str:
     return f"{ORIGINALS_PREFIX}{image_id}"
+
+
+def variants_prefix(image_id: str) -> str:
+    return f"{VARIANTS_PREFIX}{image_id}/"
+
+
+def variant_object_key(image_id: str, revision: str, variant: Variant) -> str:
+    """Where ``variant`` of the upload ``revision`` (the original's ETag) is stored.
+
+    The revision in the key means two uploads to the same image never overwrite each other's
+    variants, while the same bytes processed twice write the very same objects.
+    """
+    if variant is Variant.ORIGINAL:
+        raise ValueError("the original is stored under original_object_key")
+    return f"{variants_prefix(image_id)}{revision}/{variant.value}.webp"

@@ -1,14 +1,14 @@
-"""The use cases, in the order of an image's life: upload, process, read, list, delete.
+"""The API's use cases, in the order of an image's life: upload, read, list, delete.
 
 Each takes validated input, talks to the table and the bucket only through the injected
 repository and storage, and raises domain errors (``image_core.errors``) for the caller.
+What happens in between, when the bytes arrive, is ``image_processing.service``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
-from enum import StrEnum
+from datetime import UTC, datetime, timedelta
 
 from image_core import schema
 from image_core.cursor import decode_cursor, encode_cursor
@@ -25,21 +25,12 @@ from image_core.models import (
     utc_timestamp,
 )
 from image_core.repository import ImageRepository
-from image_core.schema import ImageStatus
+from image_core.schema import ImageStatus, Variant
 from image_core.settings import Settings
 from image_core.storage import ImageStorage
 
 
-class UploadOutcome(StrEnum):
-    """What processing an uploaded object did, for the log."""
-
-    MARKED_AVAILABLE = "marked_available"
-    ORPHAN_DELETED = "orphan_deleted"
-    OBJECT_GONE = "object_gone"
-    IGNORED = "ignored"
-
-
-def _utc_now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
@@ -50,7 +41,7 @@ class ImageService:
         repository: ImageRepository,
         storage: ImageStorage,
         settings: Settings,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._repository = repository
         self._storage = storage
@@ -58,7 +49,14 @@ class ImageService:
         self._clock = clock
 
     def request_upload(self, request: UploadRequest) -> UploadGrant:
-        """Register a pending image and grant a presigned POST for exactly its object."""
+        """Register a pending image and grant a presigned POST for exactly its object.
+
+        The record expires a grace period after the POST does, unless its bytes make it
+        available first: then an upload whose bytes never come leaves nothing behind.
+        """
+        now = self._clock()
+        window = timedelta(seconds=self._settings.upload_url_expires_seconds)
+        grace = timedelta(seconds=self._settings.pending_grace_seconds)
         image = Image(
             image_id=new_image_id(),
             user_id=request.user_id,
@@ -66,7 +64,8 @@ class ImageService:
             description=request.description,
             content_type=request.content_type,
             status=ImageStatus.PENDING,
-            created_at=utc_timestamp(self._clock()),
+            created_at=utc_timestamp(now),
+            expires_at=int((now + window + grace).timestamp()),
         )
         # Presigning is local and cannot half-fail, so it goes first: the record is written
         # only when the whole answer can be given.
@@ -81,41 +80,20 @@ class ImageService:
             image_id=image.image_id, upload=upload, expires_in=self._settings.upload_url_expires_seconds
         )
 
-    def record_uploaded_object(self, key: str) -> UploadOutcome:
-        """React to an object created in the bucket (S3 delivers at least once, so this is idempotent).
-
-        An object nobody registered, or whose image is being deleted, is removed so that no
-        object outlives its record.
-        """
-        if not key.startswith(schema.ORIGINALS_PREFIX):
-            return UploadOutcome.IGNORED
-        image_id = key.removeprefix(schema.ORIGINALS_PREFIX)
-        image = self._repository.get(image_id) if is_image_id(image_id) else None
-        if image is None or image.status is ImageStatus.DELETING:
-            self._storage.delete_object(key)
-            return UploadOutcome.ORPHAN_DELETED
-        try:
-            size = self._storage.object_size(key)
-        except NotFound:
-            # Deleted since the event was sent (e.g. by a DELETE); nothing left to describe.
-            return UploadOutcome.OBJECT_GONE
-        try:
-            self._repository.mark_available(image, size)
-        except NotFound:
-            # The record was deleted or began deleting after we read it.
-            self._storage.delete_object(key)
-            return UploadOutcome.ORPHAN_DELETED
-        return UploadOutcome.MARKED_AVAILABLE
-
     def get_image(self, image_id: str) -> Image:
         return self._visible_image(image_id)
 
-    def download_link(self, image_id: str) -> DownloadLink:
+    def download_link(self, image_id: str, variant: Variant = Variant.ORIGINAL) -> DownloadLink:
         image = self._visible_image(image_id)
-        if image.status is not ImageStatus.AVAILABLE:
-            raise Conflict("the image has not been uploaded yet")
+        if image.status is not ImageStatus.AVAILABLE or image.revision is None:
+            raise Conflict(f"the image is {image.status.value}, not available")
+        key = (
+            image.object_key
+            if variant is Variant.ORIGINAL
+            else schema.variant_object_key(image_id, image.revision, variant)
+        )
         expires_in = self._settings.download_url_expires_seconds
-        url = self._storage.presigned_download(image.object_key, expires_in=expires_in)
+        url = self._storage.presigned_download(key, expires_in=expires_in)
         return DownloadLink(url=url, expires_in=expires_in)
 
     def list_images(self, query: ListImagesQuery) -> ImagePage:
@@ -129,23 +107,24 @@ class ImageService:
         return ImagePage(items=page.images, next_cursor=next_cursor)
 
     def delete_image(self, image_id: str) -> None:
-        """Delete the image, its tag items and its object, in an order a retry can always finish.
+        """Delete the image, its tag items, its object and variants, in an order a retry can always finish.
 
-        Hide (status ``deleting``, out of every index) -> delete the object -> delete the record
-        last. If any step fails the record is still there, marked ``deleting``, so the same
-        DELETE repeated completes the job and nothing is left orphaned.
+        Hide (status ``deleting``, out of every index) -> delete the original -> delete every
+        variant -> delete the record last. If any step fails the record is still there, marked
+        ``deleting``, so the same DELETE repeated completes the job and nothing is left orphaned.
         """
         image = self._repository.get(image_id) if is_image_id(image_id) else None
-        if image is None:
+        if image is None or image.expired(self._clock()):
             raise NotFound("image not found")
         self._repository.hide_for_deletion(image)
         self._storage.delete_object(image.object_key)
+        self._storage.delete_all_variants(image_id)
         self._repository.delete_image_item(image_id)
 
     def _visible_image(self, image_id: str) -> Image:
-        """The image, unless it does not exist or is being deleted (which callers see as gone)."""
+        """The image, unless it does not exist, is being deleted or has expired (all gone for callers)."""
         # An id this service could not have issued cannot exist: answer without a read.
         image = self._repository.get(image_id) if is_image_id(image_id) else None
-        if image is None or image.status is ImageStatus.DELETING:
+        if image is None or image.status is ImageStatus.DELETING or image.expired(self._clock()):
             raise NotFound("image not found")
         return image

@@ -22,10 +22,17 @@ class Settings(BaseModel):
     upload_url_expires_seconds: PositiveInt = Field(900, validation_alias="UPLOAD_URL_EXPIRES_SECONDS")
     download_url_expires_seconds: PositiveInt = Field(300, validation_alias="DOWNLOAD_URL_EXPIRES_SECONDS")
     max_upload_bytes: PositiveInt = Field(20 * 1024 * 1024, validation_alias="MAX_UPLOAD_BYTES")
+    # How long after its upload window a pending record lives on: longer than processing may
+    # take to get to a late upload (retries included), so no upload outlives its record.
+    pending_grace_seconds: PositiveInt = Field(2 * 3600, validation_alias="PENDING_GRACE_SECONDS")
+    # Width x height x frames an upload may declare; checked before anything is decoded.
+    max_image_pixels: PositiveInt = Field(50_000_000, validation_alias="MAX_IMAGE_PIXELS")
+    # Test stages only: processing fails on purpose for images carrying this tag.
+    processing_fault_tag: str | None = Field(default=None, validation_alias="PROCESSING_FAULT_TAG")
 
-    @field_validator("s3_public_endpoint")
+    @field_validator("s3_public_endpoint", "processing_fault_tag")
     @classmethod
-    def _empty_means_aws_default(cls, value: str | None) -> str | None:
+    def _empty_means_none(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
 
 

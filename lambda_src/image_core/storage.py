@@ -1,4 +1,4 @@
-"""The image bucket: presigned upload and download links, object size, deletion.
+"""The image bucket: presigned upload and download links, originals, variants, deletion.
 
 Clients never send image bytes through Lambda; they get presigned requests that S3 checks
 itself. Presigning is local computation, so it may use a different client than the data
@@ -7,20 +7,45 @@ calls: one whose endpoint is the address clients can reach (``S3_PUBLIC_ENDPOINT
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from image_core import schema
 from image_core.errors import NotFound, error_code, throttling_as_rate_limited
 from image_core.models import ImageContentType, PresignedPost
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 # HeadObject has no body, so its "not found" error carries only the HTTP status as its code.
 _MISSING_OBJECT_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+# DeleteObjects takes at most this many keys per request.
+_DELETE_BATCH = 1000
+
+
+def _tag_set(value: str) -> str:
+    """The one tag of an upload, as the XML a POST form's ``tagging`` field carries."""
+    return (
+        f"<Tagging><TagSet><Tag><Key>{schema.UPLOAD_STATE_TAG}</Key><Value>{value}</Value></Tag>"
+        "</TagSet></Tagging>"
+    )
+
+
+def _unquoted(etag: str) -> str:
+    # S3 answers ETags quoted ("abc"); events carry them bare (abc). The bare form is kept.
+    return etag.strip('"')
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    data: bytes
+    etag: str
 
 
 def presigning_client(
@@ -51,13 +76,22 @@ class ImageStorage:
     def presigned_upload(
         self, key: str, *, content_type: ImageContentType, max_bytes: int, expires_in: int
     ) -> PresignedPost:
-        """A POST policy for exactly this key, this content type and 1..max_bytes bytes."""
+        """A POST policy for exactly this key, this content type and 1..max_bytes bytes.
+
+        The object is stored tagged as unverified, which only processing changes: the bucket's
+        lifecycle rule removes whatever keeps that tag for long (see ``schema.UPLOAD_STATE_TAG``).
+        """
+        tagging = _tag_set(schema.UNVERIFIED)
         post = self._presigning.generate_presigned_post(
             Bucket=self._bucket,
             Key=key,
             # boto3 adds the bucket and key conditions itself; the fields must be pinned here.
-            Fields={"Content-Type": content_type.value},
-            Conditions=[{"Content-Type": content_type.value}, ["content-length-range", 1, max_bytes]],
+            Fields={"Content-Type": content_type.value, "tagging": tagging},
+            Conditions=[
+                {"Content-Type": content_type.value},
+                {"tagging": tagging},
+                ["content-length-range", 1, max_bytes],
+            ],
             ExpiresIn=expires_in,
         )
         return PresignedPost(url=post["url"], fields=post["fields"])
@@ -67,17 +101,82 @@ class ImageStorage:
             "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=expires_in
         )
 
-    def object_size(self, key: str) -> int:
-        """The stored object's size in bytes; ``NotFound`` if there is no such object (any more)."""
+    def read_object(self, key: str) -> StoredObject:
+        """The object's bytes and ETag as they are now; ``NotFound`` if there is no such object."""
         try:
             with throttling_as_rate_limited():
-                return self._client.head_object(Bucket=self._bucket, Key=key)["ContentLength"]
+                response = self._client.get_object(Bucket=self._bucket, Key=key)
+                return StoredObject(data=response["Body"].read(), etag=_unquoted(response["ETag"]))
         except ClientError as error:
             if error_code(error) in _MISSING_OBJECT_CODES:
                 raise NotFound(f"object {key} not found") from error
             raise
 
+    def current_etag(self, key: str) -> str | None:
+        """The ETag of the object stored under ``key`` now, or None if there is none."""
+        try:
+            with throttling_as_rate_limited():
+                return _unquoted(self._client.head_object(Bucket=self._bucket, Key=key)["ETag"])
+        except ClientError as error:
+            if error_code(error) in _MISSING_OBJECT_CODES:
+                return None
+            raise
+
+    def mark_verified(self, key: str) -> None:
+        """Retag the object so the lifecycle rule for unverified uploads no longer applies to it."""
+        with throttling_as_rate_limited():
+            self._client.put_object_tagging(
+                Bucket=self._bucket,
+                Key=key,
+                Tagging={"TagSet": [{"Key": schema.UPLOAD_STATE_TAG, "Value": schema.VERIFIED}]},
+            )
+
+    def put_variant(self, key: str, data: bytes) -> None:
+        with throttling_as_rate_limited():
+            self._client.put_object(
+                Bucket=self._bucket, Key=key, Body=data, ContentType=schema.VARIANT_CONTENT_TYPE
+            )
+
     def delete_object(self, key: str) -> None:
         """Delete the object; deleting one that does not exist succeeds, which makes retries safe."""
         with throttling_as_rate_limited():
             self._client.delete_object(Bucket=self._bucket, Key=key)
+
+    def delete_object_if_unchanged(self, key: str, etag: str) -> bool:
+        """Delete the object only if it still is the upload ``etag``; whether it was deleted.
+
+        A newer upload through the same presigned POST must survive the rejection of an older
+        one. S3 offers no conditional delete for general purpose buckets everywhere (nor does
+        the local cloud), so this checks first: a newer upload landing in the milliseconds
+        between the check and the delete is the one case this cannot tell.
+        """
+        if self.current_etag(key) != etag:
+            return False
+        self.delete_object(key)
+        return True
+
+    def delete_objects(self, keys: Iterable[str]) -> None:
+        """Delete these objects (missing ones are not an error)."""
+        batch: list[ObjectIdentifierTypeDef] = [{"Key": key} for key in keys]
+        for start in range(0, len(batch), _DELETE_BATCH):
+            with throttling_as_rate_limited():
+                response = self._client.delete_objects(
+                    Bucket=self._bucket,
+                    Delete={"Objects": batch[start : start + _DELETE_BATCH], "Quiet": True},
+                )
+            if errors := response.get("Errors"):
+                # Quiet mode reports only failures; leaving one behind must not pass silently.
+                raise RuntimeError(f"could not delete {len(errors)} object(s), e.g. {errors[0]}")
+
+    def delete_all_variants(self, image_id: str) -> None:
+        """Delete every variant of every revision of the image, whatever wrote them.
+
+        Listing rather than deriving keys from the record also finds what an interrupted
+        processing run left behind, so no variant outlives its original.
+        """
+        keys: list[str] = []
+        paginator = self._client.get_paginator("list_objects_v2")
+        with throttling_as_rate_limited():
+            for page in paginator.paginate(Bucket=self._bucket, Prefix=schema.variants_prefix(image_id)):
+                keys += [entry["Key"] for entry in page.get("Contents", [])]
+        self.delete_objects(keys)

@@ -5,12 +5,13 @@ import json
 import pytest
 from aws_cdk.assertions import Template
 
-from image_core.schema import ORIGINALS_PREFIX
+from image_core.schema import ORIGINALS_PREFIX, VARIANTS_PREFIX
 from stacks.settings import StageSettings, host_architecture
 
 from .template_queries import (
     actions,
     api_routes,
+    as_list,
     function_by_handler,
     only,
     referenced_ids,
@@ -20,7 +21,8 @@ from .template_queries import (
 
 # handler -> the exact actions its role may use (from the design's item lifecycle).
 API_GRANTS = {
-    "image_api.upload.handler": {"dynamodb:PutItem", "s3:PutObject"},
+    # s3:PutObjectTagging: the presigned POST stores the object with the unverified tag
+    "image_api.upload.handler": {"dynamodb:PutItem", "s3:PutObject", "s3:PutObjectTagging"},
     "image_api.list_images.handler": {"dynamodb:Query"},
     "image_api.get_image.handler": {"dynamodb:GetItem"},
     "image_api.download.handler": {"dynamodb:GetItem", "s3:GetObject"},
@@ -29,7 +31,15 @@ API_GRANTS = {
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
         "s3:DeleteObject",
+        # to find every variant of the image
+        "s3:ListBucket",
     },
+}
+# handler -> the key prefixes its object actions may touch.
+OBJECT_PREFIXES = {
+    "image_api.upload.handler": [ORIGINALS_PREFIX],
+    "image_api.download.handler": [ORIGINALS_PREFIX, VARIANTS_PREFIX],
+    "image_api.delete_image.handler": [ORIGINALS_PREFIX, VARIANTS_PREFIX],
 }
 ROUTES = {
     ("/images/upload", "POST"): "image_api.upload.handler",
@@ -75,6 +85,7 @@ def test_given_the_local_stage_when_synthesized_then_each_api_function_gets_the_
     assert variables["UPLOAD_URL_EXPIRES_SECONDS"] == "900"
     assert variables["DOWNLOAD_URL_EXPIRES_SECONDS"] == "300"
     assert variables["MAX_UPLOAD_BYTES"] == str(20 * 1024 * 1024)
+    assert variables["PENDING_GRACE_SECONDS"] == str(local_settings.pending_grace_seconds)
     assert variables["POWERTOOLS_SERVICE_NAME"] == "image-service"
     assert variables["POWERTOOLS_LOG_LEVEL"] == local_settings.log_level
 
@@ -133,13 +144,43 @@ def test_given_each_api_function_when_synthesized_then_no_statement_uses_a_wildc
         )
         assert not any("*" in action for action in statement_actions)
         assert "*" not in statement_resources
-        if all(action.startswith("s3:") for action in statement_actions):
-            # objects under the originals prefix only, never the whole bucket
-            assert statement_resources == [
-                {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, f"/{ORIGINALS_PREFIX}*"]]}
-            ]
+        if statement_actions == ["s3:ListBucket"]:
+            # the bucket, and only names under the variants prefix
+            assert statement_resources == [{"Fn::GetAtt": [bucket_id, "Arn"]}]
+            assert statement["Condition"] == {"StringLike": {"s3:prefix": [f"{VARIANTS_PREFIX}*"]}}
+        elif all(action.startswith("s3:") for action in statement_actions):
+            # objects under the originals or variants prefix only, never the whole bucket
+            assert all(
+                resource
+                in [
+                    {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, f"/{prefix}*"]]}
+                    for prefix in OBJECT_PREFIXES[handler]
+                ]
+                for resource in statement_resources
+            )
         else:
             assert {"Fn::GetAtt": [table_id, "Arn"]} in statement_resources
+
+
+@pytest.mark.parametrize(("handler", "prefixes"), sorted(OBJECT_PREFIXES.items()))
+def test_given_each_api_function_with_object_access_when_synthesized_then_it_reaches_exactly_its_prefixes(
+    local_template: Template, handler: str, prefixes: list[str]
+) -> None:
+    function_id, _ = function_by_handler(local_template, handler)
+    bucket_id, _ = only(local_template, "AWS::S3::Bucket")
+
+    reached = {
+        json.dumps(resource)
+        for statement in role_statements(local_template, function_id)
+        if statement["Action"] != "s3:ListBucket"
+        and all(action.startswith("s3:") for action in as_list(statement["Action"]))
+        for resource in as_list(statement["Resource"])
+    }
+
+    assert sorted(reached) == sorted(
+        json.dumps({"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, f"/{prefix}*"]]})
+        for prefix in prefixes
+    )
 
 
 def test_given_the_list_function_when_synthesized_then_its_query_covers_the_indexes(

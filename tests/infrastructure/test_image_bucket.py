@@ -4,17 +4,25 @@ import pytest
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk.assertions import Template
 
+from image_core import schema
 from stacks.image_bucket import ImageBucket
 
 from .conftest import offline_app
 from .template_queries import Resource, as_list, only, resources
 
 ORIGINS = ("https://images.example.com", "http://localhost:5173")
+UNVERIFIED_DAYS = 3
 
 
 def _synth(removal_policy: RemovalPolicy) -> Template:
     stack = Stack(offline_app(), "BucketTest")
-    ImageBucket(stack, "Images", cors_allowed_origins=ORIGINS, removal_policy=removal_policy)
+    ImageBucket(
+        stack,
+        "Images",
+        cors_allowed_origins=ORIGINS,
+        removal_policy=removal_policy,
+        unverified_upload_expiration_days=UNVERIFIED_DAYS,
+    )
     return Template.from_stack(stack)
 
 
@@ -78,6 +86,33 @@ def test_given_the_bucket_when_built_then_incomplete_multipart_uploads_are_abort
         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
         "Status": "Enabled",
     }.items() <= next(rule for rule in rules if "AbortIncompleteMultipartUpload" in rule).items()
+
+
+def test_given_the_bucket_when_built_then_uploads_still_unverified_after_the_set_days_expire(
+    bucket: Resource,
+) -> None:
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+
+    (rule,) = [rule for rule in rules if rule.get("Id") == "expire-unverified-uploads"]
+
+    # Only originals still carrying the tag every presigned upload stores (processing retags
+    # what it accepts), so nothing verified and no variant is ever touched by it.
+    assert rule == {
+        "Id": "expire-unverified-uploads",
+        "Status": "Enabled",
+        "Prefix": schema.ORIGINALS_PREFIX,
+        "TagFilters": [{"Key": schema.UPLOAD_STATE_TAG, "Value": schema.UNVERIFIED}],
+        "ExpirationInDays": UNVERIFIED_DAYS,
+    }
+
+
+def test_given_the_bucket_when_built_then_it_has_exactly_the_two_lifecycle_rules(bucket: Resource) -> None:
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+
+    assert sorted(rule.get("Id", "") for rule in rules) == [
+        "abort-incomplete-multipart-uploads",
+        "expire-unverified-uploads",
+    ]
 
 
 def test_given_destroy_when_built_then_the_bucket_and_its_objects_go_with_the_stack(

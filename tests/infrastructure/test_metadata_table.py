@@ -38,7 +38,7 @@ def test_given_the_schema_when_the_table_is_built_then_its_keys_are_the_schema_k
 def test_given_the_schema_when_the_table_is_built_then_every_key_attribute_is_a_string(
     table: Resource,
 ) -> None:
-    key_names = {schema.PARTITION_KEY, schema.SORT_KEY, schema.LISTED_AT} | {
+    key_names = {schema.PARTITION_KEY, schema.SORT_KEY, schema.LISTED_AT, schema.DUPLICATES.partition_key} | {
         index.partition_key for index in schema.LIST_INDEXES
     }
     assert {d["AttributeName"]: d["AttributeType"] for d in table["Properties"]["AttributeDefinitions"]} == {
@@ -46,11 +46,24 @@ def test_given_the_schema_when_the_table_is_built_then_every_key_attribute_is_a_
     }
 
 
-def test_given_the_list_indexes_when_the_table_is_built_then_there_is_exactly_one_gsi_each(
+def test_given_the_schema_indexes_when_the_table_is_built_then_there_is_exactly_one_gsi_each(
     table: Resource,
 ) -> None:
     names = [gsi["IndexName"] for gsi in table["Properties"]["GlobalSecondaryIndexes"]]
-    assert sorted(names) == sorted(index.name for index in schema.LIST_INDEXES)
+    assert sorted(names) == sorted([*(index.name for index in schema.LIST_INDEXES), schema.DUPLICATES.name])
+
+
+def test_given_the_duplicates_index_when_the_table_is_built_then_it_is_keyed_by_user_and_hash_with_ids(
+    table: Resource,
+) -> None:
+    (gsi,) = [
+        g for g in table["Properties"]["GlobalSecondaryIndexes"] if g["IndexName"] == schema.DUPLICATES.name
+    ]
+    assert gsi["KeySchema"] == [
+        {"AttributeName": schema.DUPLICATES.partition_key, "KeyType": "HASH"},
+        {"AttributeName": schema.LISTED_AT, "KeyType": "RANGE"},
+    ]
+    assert gsi["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["image_id"]}
 
 
 @pytest.mark.parametrize("index", schema.LIST_INDEXES, ids=lambda index: index.name)

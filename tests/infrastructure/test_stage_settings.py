@@ -5,9 +5,13 @@ import dataclasses
 import pytest
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk.assertions import Template
 
 import app as cdk_app
-from stacks.settings import STAGE_NAMES, StageSettings, host_architecture, stage_settings
+from stacks.settings import LOCAL_FAULT_TAG, STAGE_NAMES, StageSettings, host_architecture, stage_settings
+
+from .conftest import offline_app
+from .template_queries import function_by_handler
 
 
 def test_given_the_registry_then_it_has_exactly_local_dev_and_prod() -> None:
@@ -112,3 +116,58 @@ def test_local_cloud_on_another_port_gets_presigned_urls_for_that_port() -> None
     # Then presigned URLs are signed for it, and nothing else changes
     assert settings.s3_public_endpoint == "http://127.0.0.1:4567"
     assert settings.removal_policy == stage_settings("local").removal_policy
+
+
+# --- processing ---------------------------------------------------------------------------------
+
+
+def test_given_local_then_processing_fails_on_purpose_for_the_fault_tag_and_no_other_stage_does() -> None:
+    assert stage_settings("local").processing_fault_tag == LOCAL_FAULT_TAG
+    assert stage_settings("dev").processing_fault_tag is None
+    assert stage_settings("prod", cors_origins=["https://images.example.com"]).processing_fault_tag is None
+
+
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_given_a_fault_tag_for_a_stage_that_is_not_for_tests_then_the_settings_are_rejected(
+    name: str,
+) -> None:
+    with pytest.raises(ValueError, match=r"processing_fault_tag .* only local may set it"):
+        stage_settings(name, cors_origins=["https://images.example.com"], processing_fault_tag="boom")
+    settings = stage_settings(name, cors_origins=["https://images.example.com"])
+    with pytest.raises(ValueError, match="processing_fault_tag"):
+        dataclasses.replace(settings, processing_fault_tag="boom")
+
+
+def test_given_prod_with_a_fault_tag_in_the_app_context_when_built_then_synthesis_fails() -> None:
+    app = offline_app(
+        stage="prod", cors_origins="https://images.example.com", processing_fault_tag="inject-failure"
+    )
+
+    with pytest.raises(ValueError, match="processing_fault_tag"):
+        cdk_app.build(app)
+
+
+def test_given_local_with_another_fault_tag_in_the_app_context_when_built_then_processing_gets_it() -> None:
+    stack = cdk_app.build(offline_app(stage="local", processing_fault_tag="fail-here"))
+
+    _, function = function_by_handler(Template.from_stack(stack), "image_processing.handler.handler")
+    assert function["Properties"]["Environment"]["Variables"]["PROCESSING_FAULT_TAG"] == "fail-here"
+
+
+@pytest.mark.parametrize("name", STAGE_NAMES)
+def test_given_any_stage_then_images_are_limited_to_50_megapixels_and_failures_retried_twice(
+    name: str,
+) -> None:
+    settings = stage_settings(name, cors_origins=["https://images.example.com"])
+
+    assert settings.max_image_pixels == 50_000_000
+    assert settings.processing_retry_attempts == 2
+    # A late upload finds its record: the grace outlasts the oldest event processing takes on
+    assert settings.pending_grace_seconds > (
+        settings.processing_max_event_age_seconds + settings.processing_function.timeout_seconds
+    )
+
+
+def test_given_a_grace_shorter_than_processing_may_take_then_the_settings_are_rejected() -> None:
+    with pytest.raises(ValueError, match="pending_grace_seconds must exceed"):
+        dataclasses.replace(stage_settings("local"), pending_grace_seconds=600)

@@ -22,7 +22,9 @@ from image_core.repository import ImageRepository
 from image_core.services import ImageService
 from image_core.settings import get_settings
 from image_core.storage import ImageStorage, presigning_client
-from image_processing import handler as processing
+from image_processing import dependencies as processing_dependencies
+from image_processing.service import UploadProcessor
+from tests.unit import images
 from tests.unit.harness import REGION, ApiClient, FakeClock, deliver_object_created
 
 if TYPE_CHECKING:
@@ -35,6 +37,9 @@ BUCKET_NAME = "image-originals-test"
 MAX_UPLOAD_BYTES = 5_000_000
 UPLOAD_URL_EXPIRES_SECONDS = 600
 DOWNLOAD_URL_EXPIRES_SECONDS = 120
+PENDING_GRACE_SECONDS = 1800
+MAX_IMAGE_PIXELS = 40_000_000
+FAULT_TAG = "inject-failure"
 
 _API_MODULES = (upload, list_images, get_image, download, delete_image)
 
@@ -60,6 +65,9 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "UPLOAD_URL_EXPIRES_SECONDS": str(UPLOAD_URL_EXPIRES_SECONDS),
         "DOWNLOAD_URL_EXPIRES_SECONDS": str(DOWNLOAD_URL_EXPIRES_SECONDS),
         "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
+        "PENDING_GRACE_SECONDS": str(PENDING_GRACE_SECONDS),
+        "MAX_IMAGE_PIXELS": str(MAX_IMAGE_PIXELS),
+        "PROCESSING_FAULT_TAG": FAULT_TAG,
         "POWERTOOLS_SERVICE_NAME": "image-service",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }.items():
@@ -70,7 +78,7 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 # What a warm container keeps between invocations; captured here because tests replace some.
-_WARM_CONTAINER_CACHES = (get_settings, dependencies.image_service, processing.image_service)
+_WARM_CONTAINER_CACHES = (get_settings, dependencies.image_service, processing_dependencies.upload_processor)
 
 
 def _forget_warm_container_state() -> None:
@@ -105,12 +113,26 @@ class Aws:
     def object_keys(self) -> list[str]:
         return [entry["Key"] for entry in self.s3.list_objects_v2(Bucket=BUCKET_NAME).get("Contents", [])]
 
+    def variant_keys(self, image_id: str) -> list[str]:
+        """Every variant object of the image, of whatever revision."""
+        return [key for key in self.object_keys() if key.startswith(schema.variants_prefix(image_id))]
+
+    def put(self, key: str, data: bytes, content_type: str = "image/png") -> str:
+        """Store an object as a client's upload would; its ETag (unquoted, as events carry it)."""
+        response = self.s3.put_object(Bucket=BUCKET_NAME, Key=key, Body=data, ContentType=content_type)
+        return response["ETag"].strip('"')
+
     def calls_of(self, operation: str) -> list[dict[str, Any]]:
         return [params for name, params in self.dynamodb_calls if name == operation]
 
 
 def create_metadata_table(client: DynamoDBClient) -> None:
-    key_attributes = [schema.PARTITION_KEY, schema.SORT_KEY, schema.LISTED_AT]
+    key_attributes = [
+        schema.PARTITION_KEY,
+        schema.SORT_KEY,
+        schema.LISTED_AT,
+        schema.DUPLICATES.partition_key,
+    ]
     key_attributes += [index.partition_key for index in schema.LIST_INDEXES]
     client.create_table(
         TableName=TABLE_NAME,
@@ -121,15 +143,28 @@ def create_metadata_table(client: DynamoDBClient) -> None:
             {"AttributeName": schema.SORT_KEY, "KeyType": "RANGE"},
         ],
         GlobalSecondaryIndexes=[
+            *(
+                {
+                    "IndexName": index.name,
+                    "KeySchema": [
+                        {"AttributeName": index.partition_key, "KeyType": "HASH"},
+                        {"AttributeName": schema.LISTED_AT, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+                for index in schema.LIST_INDEXES
+            ),
             {
-                "IndexName": index.name,
+                "IndexName": schema.DUPLICATES.name,
                 "KeySchema": [
-                    {"AttributeName": index.partition_key, "KeyType": "HASH"},
+                    {"AttributeName": schema.DUPLICATES.partition_key, "KeyType": "HASH"},
                     {"AttributeName": schema.LISTED_AT, "KeyType": "RANGE"},
                 ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-            for index in schema.LIST_INDEXES
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": list(schema.DUPLICATES.projected),
+                },
+            },
         ],
     )
 
@@ -174,11 +209,22 @@ def service(aws: Aws, clock: FakeClock) -> ImageService:
 
 
 @pytest.fixture
-def api(service: ImageService, monkeypatch: pytest.MonkeyPatch) -> ApiClient:
-    """Calls the real handlers, with ``service`` injected in place of the warm-container one."""
+def processor(aws: Aws, clock: FakeClock) -> UploadProcessor:
+    """The processing use case wired to the recorded moto clients, the way its handlers wire it."""
+    return UploadProcessor(
+        repository=ImageRepository(aws.service_dynamodb, TABLE_NAME),
+        storage=ImageStorage(aws.service_s3, BUCKET_NAME),
+        settings=get_settings(),
+        clock=clock,
+    )
+
+
+@pytest.fixture
+def api(service: ImageService, processor: UploadProcessor, monkeypatch: pytest.MonkeyPatch) -> ApiClient:
+    """Calls the real handlers, with ``service`` and ``processor`` in place of the warm-container ones."""
     for module in _API_MODULES:
         monkeypatch.setitem(module.app.dependency_overrides, dependencies.image_service, lambda: service)
-    monkeypatch.setattr(processing, "image_service", lambda: service)
+    monkeypatch.setattr(processing_dependencies, "upload_processor", lambda: processor)
     return ApiClient()
 
 
@@ -201,16 +247,21 @@ def pending_image(api: ApiClient, clock: FakeClock) -> UploadImage:
     return register
 
 
+def picture_of(image_id: str) -> bytes:
+    """A real JPEG of random pixels seeded by the image id: each image its own picture (and hash)."""
+    return images.jpeg(32, 24, seed=int(image_id, 16))
+
+
 @pytest.fixture
 def available_image(aws: Aws, pending_image: UploadImage) -> UploadImage:
-    """Register an image, upload its object and deliver the S3 event, as a client and S3 would."""
+    """Register an image, upload a real JPEG and deliver the S3 event, as a client and S3 would."""
 
     def create(user_id: str = "alice", tags: Sequence[str] = (), at: str | None = None) -> str:
         image_id = pending_image(user_id=user_id, tags=tags, at=at)
         key = schema.original_object_key(image_id)
-        content = b"\xff\xd8\xff image bytes " + image_id.encode()
-        aws.s3.put_object(Bucket=BUCKET_NAME, Key=key, Body=content, ContentType="image/jpeg")
-        deliver_object_created(BUCKET_NAME, key, len(content))
+        content = picture_of(image_id)
+        etag = aws.put(key, content, "image/jpeg")
+        deliver_object_created(BUCKET_NAME, key, len(content), etag=etag)
         return image_id
 
     return create

@@ -17,6 +17,7 @@ from urllib.parse import quote_plus
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from image_api import delete_image, download, get_image, list_images, upload
+from image_processing import failures
 from image_processing import handler as processing
 
 STAGE = "prod"
@@ -85,9 +86,9 @@ def rest_api_event(
     }
 
 
-def s3_object_created_event(bucket: str, key: str, size: int) -> dict[str, Any]:
-    """An S3 ObjectCreated notification; S3 URL-encodes the key (spaces as '+')."""
-    return {
+def s3_object_created_event(bucket: str, key: str, size: int, etag: str | None = None) -> dict[str, Any]:
+    """An S3 ObjectCreated notification; S3 URL-encodes the key (spaces as '+'), the ETag is bare."""
+    event = {
         "Records": [
             {
                 "eventVersion": "2.1",
@@ -114,6 +115,26 @@ def s3_object_created_event(bucket: str, key: str, size: int) -> dict[str, Any]:
                 },
             }
         ]
+    }
+    if etag is not None:
+        event["Records"][0]["s3"]["object"]["eTag"] = etag
+    return event
+
+
+def failure_destination_record(s3_event: dict[str, Any], error_message: str = "boom") -> dict[str, Any]:
+    """What Lambda sends the on-failure destination once an asynchronous event failed every attempt."""
+    return {
+        "version": "1.0",
+        "timestamp": "2026-03-01T12:00:05.000Z",
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:processing:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 3,
+        },
+        "requestPayload": s3_event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": error_message, "errorType": "InjectedFaultError"},
     }
 
 
@@ -172,8 +193,13 @@ class ApiClient:
         event = rest_api_event("GET", "/images/{image_id}", path_parameters={"image_id": image_id})
         return _call(get_image.handler, event)
 
-    def download(self, image_id: str) -> HttpResult:
-        event = rest_api_event("GET", "/images/{image_id}/download", path_parameters={"image_id": image_id})
+    def download(self, image_id: str, variant: str | None = None) -> HttpResult:
+        event = rest_api_event(
+            "GET",
+            "/images/{image_id}/download",
+            path_parameters={"image_id": image_id},
+            query={"variant": variant} if variant is not None else None,
+        )
         return _call(download.handler, event)
 
     def delete(self, image_id: str) -> HttpResult:
@@ -181,8 +207,15 @@ class ApiClient:
         return _call(delete_image.handler, event)
 
 
-def deliver_object_created(bucket: str, key: str, size: int) -> None:
-    processing.handler(s3_object_created_event(bucket, key, size), lambda_context())
+def deliver_object_created(bucket: str, key: str, size: int, etag: str | None = None) -> None:
+    processing.handler(s3_object_created_event(bucket, key, size, etag), lambda_context())
+
+
+def deliver_processing_failure(bucket: str, key: str, size: int, etag: str | None = None) -> None:
+    """Lambda giving up on the event for ``key``: the failure function gets its destination record."""
+    failures.handler(
+        failure_destination_record(s3_object_created_event(bucket, key, size, etag)), lambda_context()
+    )
 
 
 class FakeClock:

@@ -41,10 +41,14 @@ def test_deleting_an_available_image_removes_everything(
     # Then the answer is 204 with no body
     assert result.status_code == 204
     assert not result.body
-    # And the image, its tag items and its object are gone, and only they
+    # And the image, its tag items, its object and its variants are gone, and only they
     assert api.get(image_id).status_code == 404
     assert {item["pk"] for item in aws.table_items()} == {schema.image_partition(survivor)}
-    assert aws.object_keys() == [schema.original_object_key(survivor)]
+    assert aws.variant_keys(image_id) == []
+    assert len(aws.variant_keys(survivor)) == len(schema.DERIVED_VARIANTS)
+    assert sorted(aws.object_keys()) == sorted(
+        [schema.original_object_key(survivor), *aws.variant_keys(survivor)]
+    )
     assert [item["image_id"] for item in api.list(tag="cats").json()["items"]] == [survivor]
 
 
@@ -56,6 +60,21 @@ def test_a_second_delete_is_not_found(api: ApiClient, available_image: UploadIma
 
     assert result.status_code == 404
     assert result.error["code"] == "not_found"
+
+
+def test_variants_of_every_revision_are_deleted_even_those_no_record_names(
+    api: ApiClient, aws: Aws, available_image: UploadImage
+) -> None:
+    # Given an available image, and variants an interrupted processing run left behind
+    image_id = available_image()
+    leftover = schema.variant_object_key(image_id, "0" * 32, schema.Variant.THUMBNAIL)
+    aws.put(leftover, b"RIFF....WEBP", "image/webp")
+
+    # When it is deleted
+    assert api.delete(image_id).status_code == 204
+
+    # Then no object of it is left
+    assert aws.object_keys() == []
 
 
 def test_a_pending_image_can_be_deleted(api: ApiClient, aws: Aws, pending_image: UploadImage) -> None:
@@ -97,7 +116,9 @@ def test_a_delete_that_fails_part_way_hides_the_image_and_a_retry_finishes_it(
     record = aws.item(image_id)
     assert record is not None
     assert record["status"] == "deleting"
-    assert aws.object_keys() == [schema.original_object_key(image_id)]
+    assert sorted(aws.object_keys()) == sorted(
+        [schema.original_object_key(image_id), *aws.variant_keys(image_id)]
+    )
 
     # When the client retries
     retried = api.delete(image_id)

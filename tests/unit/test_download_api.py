@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from image_core import schema
 from tests.unit.conftest import BUCKET_NAME, DOWNLOAD_URL_EXPIRES_SECONDS, Aws, UploadImage
 from tests.unit.harness import ApiClient
@@ -45,3 +47,45 @@ def test_unknown_image_is_not_found(api: ApiClient, aws: Aws) -> None:
 
     assert result.status_code == 404
     assert result.error["code"] == "not_found"
+
+
+@pytest.mark.parametrize("variant", ["preview", "thumbnail"])
+def test_a_variant_is_downloaded_from_its_revisions_webp(
+    api: ApiClient, aws: Aws, available_image: UploadImage, variant: str
+) -> None:
+    # Given an available image
+    image_id = available_image()
+    record = aws.item(image_id)
+    assert record is not None
+
+    # When the client asks for one of its variants
+    result = api.download(image_id, variant)
+
+    # Then the link is for that variant of the current upload, which is stored
+    assert result.status_code == 200
+    key = schema.variant_object_key(image_id, record["revision"], schema.Variant(variant))
+    assert urlsplit(result.json()["url"]).path.endswith("/" + key)
+    assert aws.s3.head_object(Bucket=BUCKET_NAME, Key=key)["ContentType"] == "image/webp"
+
+
+def test_the_original_is_what_variant_original_and_no_variant_download(
+    api: ApiClient, available_image: UploadImage
+) -> None:
+    image_id = available_image()
+
+    for result in (api.download(image_id), api.download(image_id, "original")):
+        assert urlsplit(result.json()["url"]).path.endswith("/" + schema.original_object_key(image_id))
+
+
+def test_an_unknown_variant_is_an_invalid_parameter(api: ApiClient, available_image: UploadImage) -> None:
+    result = api.download(available_image(), "poster")
+
+    assert result.status_code == 400
+    assert result.error["code"] == "invalid_parameter"
+    assert "'variant'" in result.error["message"]
+
+
+def test_a_pending_images_variants_cannot_be_downloaded_yet(
+    api: ApiClient, pending_image: UploadImage
+) -> None:
+    assert api.download(pending_image(), "thumbnail").status_code == 409

@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from image_core import schema
-from tests.unit.conftest import TABLE_NAME, Aws, UploadImage
-from tests.unit.harness import ApiClient
+from tests.unit.conftest import (
+    PENDING_GRACE_SECONDS,
+    TABLE_NAME,
+    UPLOAD_URL_EXPIRES_SECONDS,
+    Aws,
+    UploadImage,
+    picture_of,
+)
+from tests.unit.harness import ApiClient, FakeClock
 
 
 def test_available_image_is_described_in_full(api: ApiClient, available_image: UploadImage) -> None:
-    # Given an available image
+    # Given an available image (a 32x24 JPEG)
     image_id = available_image(user_id="alice", tags=["cats", "sofa"], at="2026-03-01T09:30:00+00:00")
+    picture = picture_of(image_id)
 
     # When the client asks for it
     result = api.get(image_id)
 
-    # Then it gets exactly the image's public fields
+    # Then it gets exactly the image's public fields, with the facts found in its bytes
     assert result.status_code == 200
     assert result.json() == {
         "image_id": image_id,
@@ -24,19 +35,50 @@ def test_available_image_is_described_in_full(api: ApiClient, available_image: U
         "tags": ["cats", "sofa"],
         "description": None,
         "content_type": "image/jpeg",
-        "size": len(b"\xff\xd8\xff image bytes ") + len(image_id),
+        "size": len(picture),
         "status": "available",
         "created_at": "2026-03-01T09:30:00.000000Z",
+        "width": 32,
+        "height": 24,
+        "format": "JPEG",
+        "sha256": hashlib.sha256(picture).hexdigest(),
+        "frames": 1,
+        "exif_orientation": 1,
+        "duplicate_of": None,
+        "reason": None,
     }
 
 
-def test_pending_image_has_no_size_yet(api: ApiClient, pending_image: UploadImage) -> None:
+def test_pending_image_has_no_facts_yet(api: ApiClient, pending_image: UploadImage) -> None:
     image_id = pending_image()
 
     image = api.get(image_id).json()
 
     assert image["status"] == "pending"
     assert image["size"] is None
+    assert image["width"] is None
+    assert image["sha256"] is None
+
+
+def test_a_pending_image_whose_window_and_grace_have_passed_is_gone(
+    api: ApiClient, aws: Aws, clock: FakeClock, pending_image: UploadImage
+) -> None:
+    # Given a pending image whose bytes never came, read just before and just after its expiry
+    image_id = pending_image(at="2026-03-01T12:00:00+00:00")
+    expiry = datetime(2026, 3, 1, 12, 0, tzinfo=UTC) + timedelta(
+        seconds=UPLOAD_URL_EXPIRES_SECONDS + PENDING_GRACE_SECONDS
+    )
+    clock.set(expiry - timedelta(seconds=1))
+    assert api.get(image_id).status_code == 200
+
+    # When its expiry has passed (DynamoDB has not deleted it yet: it does so only eventually)
+    clock.set(expiry)
+
+    # Then every read treats it as gone, though the item is still in the table
+    assert api.get(image_id).status_code == 404
+    assert api.download(image_id).status_code == 404
+    assert api.delete(image_id).status_code == 404
+    assert aws.item(image_id) is not None
 
 
 @pytest.mark.parametrize(

@@ -1,49 +1,116 @@
-"""S3 ObjectCreated handling: pending images become available; orphan objects are removed."""
+"""S3 ObjectCreated handling through the handlers, against moto: verify, record, derive, clean up.
+
+Every case uses a real file (``tests.unit.images``) and the event S3 would send for it.
+"""
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from PIL import Image
+
 from image_core import schema
-from tests.unit.conftest import BUCKET_NAME, Aws, UploadImage, boto_session
-from tests.unit.harness import ApiClient, deliver_object_created
+from image_processing.service import OUTCOME_RETENTION, InjectedFaultError
+from tests.unit import images
+from tests.unit.conftest import BUCKET_NAME, FAULT_TAG, TABLE_NAME, Aws, UploadImage, boto_session
+from tests.unit.harness import ApiClient, FakeClock, deliver_object_created, deliver_processing_failure
+
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"}
 
 
-def upload_object(aws: Aws, key: str, content: bytes = b"image bytes") -> None:
-    aws.s3.put_object(Bucket=BUCKET_NAME, Key=key, Body=content)
+def upload(aws: Aws, image_id: str, data: bytes, content_type: str = "image/jpeg") -> str:
+    """Store the bytes as the client's presigned POST would and deliver S3's event; their ETag."""
+    key = schema.original_object_key(image_id)
+    etag = aws.put(key, data, content_type)
+    deliver_object_created(BUCKET_NAME, key, len(data), etag=etag)
+    return etag
 
 
-def test_uploaded_object_makes_its_image_available_with_the_objects_real_size(
+def variant_keys(image_id: str, etag: str) -> list[str]:
+    return sorted(schema.variant_object_key(image_id, etag, variant) for variant in schema.DERIVED_VARIANTS)
+
+
+def sorted_items(aws: Aws) -> list[dict[str, Any]]:
+    return sorted(aws.table_items(), key=lambda item: (item[schema.PARTITION_KEY], item[schema.SORT_KEY]))
+
+
+def write_calls(aws: Aws) -> list[str]:
+    return [operation for operation, _ in aws.dynamodb_calls if operation in WRITES]
+
+
+def upload_state(aws: Aws, key: str) -> str:
+    tags = aws.s3.get_object_tagging(Bucket=BUCKET_NAME, Key=key)["TagSet"]
+    return {tag["Key"]: tag["Value"] for tag in tags}.get(schema.UPLOAD_STATE_TAG, "")
+
+
+def once_before_transaction(aws: Aws, action: Callable[[], None]) -> None:
+    """Run ``action`` just before the service's next TransactWriteItems: a concurrent run winning the race."""
+    done: list[bool] = []
+
+    def hook(**_: Any) -> None:
+        if not done:
+            done.append(True)
+            action()
+
+    aws.service_dynamodb.meta.events.register("before-call.dynamodb.TransactWriteItems", hook)
+
+
+# --- accepted uploads ---------------------------------------------------------------------------
+
+
+def test_a_verified_jpeg_becomes_available_with_its_facts_and_variants(
     api: ApiClient, aws: Aws, pending_image: UploadImage
 ) -> None:
-    # Given a pending image whose object has just been uploaded
-    image_id = pending_image(user_id="alice", tags=["cats"])
+    # Given a pending image whose JPEG (EXIF orientation 6, GPS tags) has just been uploaded
+    image_id = pending_image(tags=["cats"])
+    data = images.jpeg_rotated_with_gps(400, 200)
     key = schema.original_object_key(image_id)
-    upload_object(aws, key, b"x" * 1234)
 
-    # When S3 reports the object (with a size that is not the stored one)
-    deliver_object_created(BUCKET_NAME, key, size=1)
+    # When S3 reports it
+    etag = upload(aws, image_id, data)
 
-    # Then the image is available with the size S3 stores
+    # Then the image is available with the facts of its bytes
     image = api.get(image_id).json()
     assert image["status"] == "available"
-    assert image["size"] == 1234
+    assert (image["width"], image["height"], image["format"], image["frames"]) == (400, 200, "JPEG", 1)
+    assert (image["size"], image["exif_orientation"], image["reason"]) == (len(data), 6, None)
+    # And its variants are stored under its revision, upright WebPs without metadata
+    assert aws.variant_keys(image_id) == variant_keys(image_id, etag)
+    thumbnail_key = schema.variant_object_key(image_id, etag, schema.Variant.THUMBNAIL)
+    stored = aws.s3.get_object(Bucket=BUCKET_NAME, Key=thumbnail_key)
+    assert stored["ContentType"] == "image/webp"
+    thumbnail = Image.open(io.BytesIO(stored["Body"].read()))
+    assert (thumbnail.format, thumbnail.size) == ("WEBP", (128, 256))
+    assert "exif" not in thumbnail.info
+    # And the original is marked verified, out of reach of the lifecycle rule for unverified uploads
+    assert upload_state(aws, key) == schema.VERIFIED
+    # And the record no longer expires
+    record = aws.item(image_id)
+    assert record is not None
+    assert schema.TTL_ATTRIBUTE not in record
 
 
-def test_available_image_is_in_its_indexes_with_one_tag_item_per_tag(
+def test_an_available_image_is_in_its_indexes_with_one_tag_item_per_tag(
     aws: Aws, available_image: UploadImage
 ) -> None:
     # Given an image that became available
     image_id = available_image(user_id="alice", tags=["cats", "sofa"], at="2026-03-01T10:00:00+00:00")
 
-    # Then the image item carries the keys of the all-images and by-user indexes
+    # Then the image item carries the keys of the all-images, by-user and duplicates indexes
     listed_at = f"2026-03-01T10:00:00.000000Z#{image_id}"
     image_item = aws.item(image_id)
     assert image_item is not None
     assert image_item[schema.ALL_IMAGES.partition_key] == schema.ALL_IMAGES.partition_value()
     assert image_item[schema.BY_USER.partition_key] == schema.BY_USER.partition_value(user_id="alice")
+    assert image_item[schema.DUPLICATES.partition_key] == schema.DUPLICATES.partition_value(
+        user_id="alice", perceptual_hash=image_item["perceptual_hash"]
+    )
     assert image_item[schema.LISTED_AT] == listed_at
-    # And each tag has an item with the tag indexes' keys and a copy of the listing attributes
+    # And each tag has an item with the tag indexes' keys and a copy of the public attributes
     for tag in ("cats", "sofa"):
         tag_item = aws.item(image_id, schema.tag_sort_key(tag))
         assert tag_item is not None
@@ -53,68 +120,313 @@ def test_available_image_is_in_its_indexes_with_one_tag_item_per_tag(
         )
         assert tag_item[schema.LISTED_AT] == listed_at
         view_attributes = ("image_id", "user_id", "tags", "content_type", "size", "status", "created_at")
-        assert {name: tag_item[name] for name in view_attributes} == {
-            name: image_item[name] for name in view_attributes
+        facts = ("width", "height", "format", "sha256", "frames", "exif_orientation")
+        assert {name: tag_item[name] for name in view_attributes + facts} == {
+            name: image_item[name] for name in view_attributes + facts
         }
-        # A tag item is only in the tag indexes
+        # A tag item is only in the tag indexes, and carries no bookkeeping
         assert schema.ALL_IMAGES.partition_key not in tag_item
         assert schema.BY_USER.partition_key not in tag_item
+        assert schema.DUPLICATES.partition_key not in tag_item
+        assert "revision" not in tag_item
 
 
-def test_processing_the_same_event_twice_rewrites_the_same_facts(
-    aws: Aws, pending_image: UploadImage
+# --- rejected uploads ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "reason"),
+    [
+        pytest.param(images.TEXT, "image/jpeg", "unsupported_format", id="text declared as JPEG"),
+        pytest.param(images.png(), "image/jpeg", "content_type_mismatch", id="PNG declared as JPEG"),
+        pytest.param(images.truncated(images.jpeg(200, 150)), "image/jpeg", "corrupt", id="truncated JPEG"),
+        pytest.param(images.png_declaring(100_000, 100_000), "image/png", "too_many_pixels", id="PNG bomb"),
+    ],
+)
+def test_a_refused_upload_is_rejected_with_its_reason_and_leaves_no_bytes(
+    api: ApiClient,
+    aws: Aws,
+    clock: FakeClock,
+    pending_image: UploadImage,
+    data: bytes,
+    content_type: str,
+    reason: str,
 ) -> None:
+    # Given a pending image registered for `content_type` (every registration here is image/jpeg;
+    # the PNG bomb gets a PNG registration)
+    image_id = (
+        pending_image(tags=["cats"])
+        if content_type == "image/jpeg"
+        else api.upload(query={"user_id": "alice", "tags": "cats", "content_type": content_type}).json()[
+            "image_id"
+        ]
+    )
+
+    # When its bytes are reported
+    clock.set("2026-03-01T12:10:00+00:00")
+    upload(aws, image_id, data, content_type)
+
+    # Then it is rejected, says why, has no facts and lists nowhere
+    image = api.get(image_id).json()
+    assert (image["status"], image["reason"]) == ("rejected", reason)
+    assert (image["size"], image["width"], image["sha256"]) == (None, None, None)
+    assert api.list(user_id="alice").json()["items"] == []
+    assert aws.item(image_id, schema.tag_sort_key("cats")) is None
+    # And nothing of it stays in the bucket
+    assert aws.object_keys() == []
+    # And its record is kept a while for the client to read, then expires
+    record = aws.item(image_id)
+    assert record is not None
+    expected_expiry = datetime(2026, 3, 1, 12, 10, tzinfo=UTC) + OUTCOME_RETENTION
+    assert record[schema.TTL_ATTRIBUTE] == pytest.approx(expected_expiry.timestamp(), abs=1)
+    # And downloading it is refused
+    assert api.download(image_id).status_code == 409
+
+
+def test_a_refused_re_upload_of_an_available_image_takes_it_out_of_every_listing(
+    api: ApiClient, aws: Aws, pending_image: UploadImage
+) -> None:
+    # Given an available image
+    image_id = pending_image(tags=["cats"])
+    first = upload(aws, image_id, images.jpeg(seed=1))
+    assert api.get(image_id).json()["status"] == "available"
+
+    # When a text file is posted through the same (still valid) form
+    upload(aws, image_id, images.TEXT)
+
+    # Then the image is rejected, unlisted, without tag items, facts, original or variants
+    image = api.get(image_id).json()
+    assert (image["status"], image["reason"], image["format"]) == ("rejected", "unsupported_format", None)
+    assert api.list().json()["items"] == []
+    assert api.list(tag="cats").json()["items"] == []
+    assert aws.item(image_id, schema.tag_sort_key("cats")) is None
+    assert aws.object_keys() == []
+    record = aws.item(image_id)
+    assert record is not None
+    assert record["revision"] != first
+    assert not {index.partition_key for index in schema.LIST_INDEXES} & set(record)
+    assert schema.DUPLICATES.partition_key not in record
+
+
+def test_a_rejected_image_becomes_available_when_good_bytes_follow_in_its_window(
+    api: ApiClient, aws: Aws, pending_image: UploadImage
+) -> None:
+    # Given an image whose first upload was refused
+    image_id = pending_image()
+    upload(aws, image_id, images.truncated(images.jpeg(200, 150)))
+    assert api.get(image_id).json()["reason"] == "corrupt"
+
+    # When the client posts a good JPEG through the same form
+    upload(aws, image_id, images.jpeg(200, 150))
+
+    # Then it is available, with no reason and no expiry any more
+    image = api.get(image_id).json()
+    assert (image["status"], image["reason"], image["width"]) == ("available", None, 200)
+    record = aws.item(image_id)
+    assert record is not None
+    assert schema.TTL_ATTRIBUTE not in record
+
+
+# --- at least once, exactly once ---------------------------------------------------------------
+
+
+def test_a_duplicated_event_changes_nothing_and_writes_nothing(aws: Aws, pending_image: UploadImage) -> None:
     # Given an uploaded image that was processed once
     image_id = pending_image(tags=["cats"])
     key = schema.original_object_key(image_id)
-    upload_object(aws, key, b"12345")
-    deliver_object_created(BUCKET_NAME, key, 5)
-    after_first = sorted(aws.table_items(), key=lambda item: item[schema.SORT_KEY])
+    data = images.jpeg()
+    etag = upload(aws, image_id, data)
+    items, objects = sorted_items(aws), sorted(aws.object_keys())
+    aws.dynamodb_calls.clear()
 
     # When S3 delivers the same event again
-    deliver_object_created(BUCKET_NAME, key, 5)
+    deliver_object_created(BUCKET_NAME, key, len(data), etag=etag)
 
-    # Then nothing changed
-    assert sorted(aws.table_items(), key=lambda item: item[schema.SORT_KEY]) == after_first
-    assert aws.object_keys() == [key]
+    # Then nothing changed, and the only call was the read that told it was done
+    assert sorted_items(aws) == items
+    assert sorted(aws.object_keys()) == objects
+    assert [operation for operation, _ in aws.dynamodb_calls] == ["GetItem"]
 
 
-def test_a_re_upload_updates_the_size(api: ApiClient, aws: Aws, pending_image: UploadImage) -> None:
+def test_a_late_event_for_replaced_bytes_changes_nothing(
+    api: ApiClient, aws: Aws, pending_image: UploadImage
+) -> None:
+    # Given two uploads through the same form, both processed
+    image_id = pending_image()
+    key = schema.original_object_key(image_id)
+    first = images.jpeg(seed=1)
+    first_etag = upload(aws, image_id, first)
+    upload(aws, image_id, images.jpeg(seed=2))
+    items = sorted_items(aws)
+    aws.dynamodb_calls.clear()
+
+    # When the first upload's event arrives (again) after the second was processed
+    deliver_object_created(BUCKET_NAME, key, len(first), etag=first_etag)
+
+    # Then the second upload's record stands, untouched
+    assert sorted_items(aws) == items
+    assert write_calls(aws) == []
+
+
+def test_a_re_upload_is_processed_again_and_its_facts_and_variants_replace_the_old_ones(
+    api: ApiClient, aws: Aws, pending_image: UploadImage
+) -> None:
     # Given an available image
     image_id = pending_image(tags=["cats"])
-    key = schema.original_object_key(image_id)
-    upload_object(aws, key, b"small")
-    deliver_object_created(BUCKET_NAME, key, 5)
+    first = upload(aws, image_id, images.jpeg(64, 48, seed=1))
 
-    # When the client posts again with the same form, with other bytes
-    upload_object(aws, key, b"a bigger picture")
-    deliver_object_created(BUCKET_NAME, key, 16)
+    # When the client posts other bytes with the same form
+    second_data = images.png(300, 100, seed=2)
+    second = upload(aws, image_id, second_data, "image/jpeg")
 
-    # Then the record and its tag item tell the new size
-    assert api.get(image_id).json()["size"] == 16
+    # Then (declared a JPEG, a PNG came) it is rejected; posting a good one again makes it available
+    assert api.get(image_id).json()["reason"] == "content_type_mismatch"
+    third_data = images.jpeg(300, 100, seed=3)
+    third = upload(aws, image_id, third_data)
+    image = api.get(image_id).json()
+    assert (image["status"], image["width"], image["height"], image["size"]) == (
+        "available",
+        300,
+        100,
+        len(third_data),
+    )
+    # And the record, its tag item and its listing tell the new facts
     tag_item = aws.item(image_id, schema.tag_sort_key("cats"))
     assert tag_item is not None
-    assert tag_item["size"] == 16
+    assert (tag_item["width"], tag_item["size"]) == (300, len(third_data))
+    assert [item["width"] for item in api.list(tag="cats").json()["items"]] == [300]
+    # And only the current upload's variants exist
+    assert aws.variant_keys(image_id) == variant_keys(image_id, third)
+    assert first != second != third
 
 
-def test_object_without_a_record_is_deleted(aws: Aws, api: ApiClient) -> None:
-    # Given an object under the originals prefix that no upload registered
+def test_two_runs_for_the_same_upload_record_it_once(
+    api: ApiClient, aws: Aws, pending_image: UploadImage
+) -> None:
+    # Given an upload whose event is being processed twice at once: the other run records
+    # it just before this one writes
+    image_id = pending_image(tags=["cats"])
+    key = schema.original_object_key(image_id)
+    data = images.jpeg()
+    etag = aws.put(key, data, "image/jpeg")
+    once_before_transaction(aws, lambda: deliver_object_created(BUCKET_NAME, key, len(data), etag=etag))
+
+    # When this run writes
+    deliver_object_created(BUCKET_NAME, key, len(data), etag=etag)
+
+    # Then its conditional write lost, it saw its own upload recorded, and kept the variants
+    assert [op for op in write_calls(aws) if op == "TransactWriteItems"] == ["TransactWriteItems"] * 2
+    assert api.get(image_id).json()["status"] == "available"
+    assert aws.variant_keys(image_id) == variant_keys(image_id, etag)
+    assert len(api.list(tag="cats").json()["items"]) == 1
+
+
+def test_a_run_overtaken_by_a_newer_upload_leaves_the_newer_one_recorded(
+    api: ApiClient, aws: Aws, pending_image: UploadImage
+) -> None:
+    # Given a run processing the first upload, and a second upload posted and processed
+    # before the first run writes
+    image_id = pending_image()
+    key = schema.original_object_key(image_id)
+    first = images.jpeg(64, 48, seed=1)
+    aws.put(key, first, "image/jpeg")
+    first_etag = aws.s3.head_object(Bucket=BUCKET_NAME, Key=key)["ETag"].strip('"')
+    second = images.jpeg(80, 60, seed=2)
+    second_etag: list[str] = []
+    once_before_transaction(aws, lambda: second_etag.append(upload(aws, image_id, second)))
+
+    # When the first run writes
+    deliver_object_created(BUCKET_NAME, key, len(first), etag=first_etag)
+
+    # Then the second upload is what the record says, and only its variants exist
+    image = api.get(image_id).json()
+    assert (image["width"], image["size"]) == (80, len(second))
+    assert aws.variant_keys(image_id) == variant_keys(image_id, second_etag[0])
+
+
+# --- duplicates -----------------------------------------------------------------------------------
+
+
+def test_the_same_picture_uploaded_again_by_its_user_is_marked_a_duplicate(
+    api: ApiClient, aws: Aws, pending_image: UploadImage
+) -> None:
+    # Given an available image, and the same picture uploaded again by the same user, re-encoded
+    picture = images.noise(12, 8, seed=10).resize((480, 320), Image.Resampling.BICUBIC)
+    original = pending_image(user_id="alice")
+    upload(aws, original, images.encoded(picture, "JPEG", quality=90))
+    again = pending_image(user_id="alice")
+
+    # When the second upload is processed
+    upload(aws, again, images.encoded(picture.resize((240, 160)), "JPEG", quality=80))
+
+    # Then it is available and names the first as what it duplicates, found by a Query
+    assert api.get(again).json()["duplicate_of"] == original
+    assert api.get(original).json()["duplicate_of"] is None
+    (query,) = aws.calls_of("Query")[-1:]
+    assert query["IndexName"] == schema.DUPLICATES.name
+
+
+def test_another_users_copy_is_no_duplicate(api: ApiClient, aws: Aws, pending_image: UploadImage) -> None:
+    data = images.jpeg(seed=4)
+    upload(aws, pending_image(user_id="alice"), data)
+    bobs = pending_image(user_id="bob")
+
+    upload(aws, bobs, data)
+
+    assert api.get(bobs).json()["duplicate_of"] is None
+
+
+def test_an_image_re_uploaded_with_the_same_bytes_is_no_duplicate_of_itself(
+    api: ApiClient, aws: Aws, pending_image: UploadImage
+) -> None:
+    # Given an available image, whose presigned form is used again with the same picture
+    # re-encoded (other bytes, same perceptual hash)
+    image_id = pending_image()
+    picture = images.noise(12, 8, seed=3).resize((240, 160))
+    upload(aws, image_id, images.encoded(picture, "JPEG", quality=90))
+
+    upload(aws, image_id, images.encoded(picture, "JPEG", quality=70))
+
+    assert api.get(image_id).json()["duplicate_of"] is None
+
+
+# --- orphans and expiry ---------------------------------------------------------------------------
+
+
+def test_an_object_without_a_record_is_deleted_with_any_variants(aws: Aws, api: ApiClient) -> None:
+    # Given an object under the originals prefix that no upload registered, and a stray variant
     stray_id = "0" * 32
-    key = schema.original_object_key(stray_id)
-    upload_object(aws, key)
+    aws.put(schema.variant_object_key(stray_id, "abc", schema.Variant.THUMBNAIL), b"webp")
 
     # When it is reported
-    deliver_object_created(BUCKET_NAME, key, 11)
+    upload(aws, stray_id, images.jpeg())
 
-    # Then it is removed and no record appears
+    # Then it is removed, with the variant, and no record appears
     assert aws.object_keys() == []
     assert aws.table_items() == []
+
+
+def test_an_object_arriving_after_its_pending_record_expired_is_an_orphan(
+    api: ApiClient, aws: Aws, clock: FakeClock, pending_image: UploadImage
+) -> None:
+    # Given a pending image whose window and grace have passed (DynamoDB has not deleted it yet)
+    image_id = pending_image(at="2026-03-01T12:00:00+00:00")
+    clock.set("2026-03-02T12:00:00+00:00")
+
+    # When bytes arrive for it anyway
+    upload(aws, image_id, images.jpeg())
+
+    # Then they are deleted and the record is left to its TTL
+    assert aws.object_keys() == []
+    record = aws.item(image_id)
+    assert record is not None
+    assert record["status"] == "pending"
 
 
 def test_object_keys_in_events_are_url_decoded(aws: Aws, api: ApiClient) -> None:
     # Given an object whose key S3 reports URL-encoded (a space becomes '+', '!' becomes '%21')
     key = f"{schema.ORIGINALS_PREFIX}holiday photo!.jpg"
-    upload_object(aws, key)
+    aws.put(key, images.jpeg())
 
     # When it is reported
     deliver_object_created(BUCKET_NAME, key, 11)
@@ -123,24 +435,26 @@ def test_object_keys_in_events_are_url_decoded(aws: Aws, api: ApiClient) -> None
     assert aws.object_keys() == []
 
 
-def test_object_of_an_image_being_deleted_is_deleted(aws: Aws, pending_image: UploadImage) -> None:
-    # Given an image whose deletion has begun when its object arrives
-    image_id = pending_image(tags=["cats"])
-    aws.dynamodb.update_item(
-        TableName="image-metadata-test",
+def set_status(image_id: str, status: str, client: Any) -> None:
+    client.update_item(
+        TableName=TABLE_NAME,
         Key={
             schema.PARTITION_KEY: {"S": schema.image_partition(image_id)},
             schema.SORT_KEY: {"S": schema.IMAGE_SORT_KEY},
         },
-        UpdateExpression="SET #status = :deleting",
+        UpdateExpression="SET #status = :status",
         ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues={":deleting": {"S": "deleting"}},
+        ExpressionAttributeValues={":status": {"S": status}},
     )
-    key = schema.original_object_key(image_id)
-    upload_object(aws, key)
+
+
+def test_object_of_an_image_being_deleted_is_deleted(aws: Aws, pending_image: UploadImage) -> None:
+    # Given an image whose deletion has begun when its object arrives
+    image_id = pending_image(tags=["cats"])
+    set_status(image_id, "deleting", aws.dynamodb)
 
     # When the object is reported
-    deliver_object_created(BUCKET_NAME, key, 11)
+    upload(aws, image_id, images.jpeg())
 
     # Then the object is removed and the image is not made available
     assert aws.object_keys() == []
@@ -150,33 +464,18 @@ def test_object_of_an_image_being_deleted_is_deleted(aws: Aws, pending_image: Up
     assert aws.item(image_id, schema.tag_sort_key("cats")) is None
 
 
-def test_image_deleted_between_read_and_write_has_its_object_removed(
+def test_image_deleted_between_read_and_write_has_its_object_and_variants_removed(
     aws: Aws, pending_image: UploadImage
 ) -> None:
     # Given a pending image whose DELETE starts just before processing writes
     image_id = pending_image(tags=["cats"])
-    key = schema.original_object_key(image_id)
-    upload_object(aws, key)
     concurrent = boto_session.client("dynamodb")
-
-    def start_deleting_first(**_: Any) -> None:
-        concurrent.update_item(
-            TableName="image-metadata-test",
-            Key={
-                schema.PARTITION_KEY: {"S": schema.image_partition(image_id)},
-                schema.SORT_KEY: {"S": schema.IMAGE_SORT_KEY},
-            },
-            UpdateExpression="SET #status = :deleting",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":deleting": {"S": "deleting"}},
-        )
-
-    aws.service_dynamodb.meta.events.register("before-call.dynamodb.TransactWriteItems", start_deleting_first)
+    once_before_transaction(aws, lambda: set_status(image_id, "deleting", concurrent))
 
     # When the object is reported
-    deliver_object_created(BUCKET_NAME, key, 11)
+    upload(aws, image_id, images.jpeg())
 
-    # Then the conditional write refuses, and the object is removed rather than orphaned
+    # Then the conditional write refuses, and the object and its variants are removed, not orphaned
     assert aws.object_keys() == []
     assert aws.item(image_id, schema.tag_sort_key("cats")) is None
     item = aws.item(image_id)
@@ -191,28 +490,28 @@ def test_object_gone_before_processing_leaves_the_image_pending(
     image_id = pending_image()
 
     # When it is processed
-    deliver_object_created(BUCKET_NAME, schema.original_object_key(image_id), 11)
+    deliver_object_created(BUCKET_NAME, schema.original_object_key(image_id), 11, etag="0" * 32)
 
     # Then the image stays pending
     assert api.get(image_id).json()["status"] == "pending"
 
 
 def test_objects_outside_the_originals_prefix_are_ignored(aws: Aws, api: ApiClient) -> None:
-    # Given an object elsewhere in the bucket
-    upload_object(aws, "thumbnails/abc.jpg")
+    # Given an object elsewhere in the bucket (variants live outside the prefix too)
+    aws.put("variants/abc/def/thumbnail.webp", b"webp")
 
     # When it is reported
-    deliver_object_created(BUCKET_NAME, "thumbnails/abc.jpg", 11)
+    deliver_object_created(BUCKET_NAME, "variants/abc/def/thumbnail.webp", 4)
 
     # Then it is left alone and the table is not even read
-    assert aws.object_keys() == ["thumbnails/abc.jpg"]
+    assert aws.object_keys() == ["variants/abc/def/thumbnail.webp"]
     assert aws.dynamodb_calls == []
 
 
 def test_events_for_another_bucket_are_ignored(aws: Aws, api: ApiClient) -> None:
     # Given an object in our bucket with the key an event from another bucket names
     key = schema.original_object_key("0" * 32)
-    upload_object(aws, key)
+    aws.put(key, images.jpeg())
 
     # When the event names another bucket
     deliver_object_created("someone-elses-bucket", key, 11)
@@ -220,3 +519,129 @@ def test_events_for_another_bucket_are_ignored(aws: Aws, api: ApiClient) -> None
     # Then our bucket and table are untouched
     assert aws.object_keys() == [key]
     assert aws.dynamodb_calls == []
+
+
+# --- failures -------------------------------------------------------------------------------------
+
+
+def test_processing_an_image_with_the_fault_tag_fails_and_changes_nothing(
+    api: ApiClient, aws: Aws, pending_image: UploadImage
+) -> None:
+    # Given an image tagged with the test stage's fault tag, whose bytes arrived
+    image_id = pending_image(tags=[FAULT_TAG])
+    key = schema.original_object_key(image_id)
+    data = images.jpeg()
+    etag = aws.put(key, data, "image/jpeg")
+
+    # When S3 reports them, Then the invocation fails (for Lambda to retry)
+    with pytest.raises(InjectedFaultError):
+        deliver_object_created(BUCKET_NAME, key, len(data), etag=etag)
+
+    # And nothing was written
+    assert api.get(image_id).json()["status"] == "pending"
+    assert aws.object_keys() == [key]
+    assert write_calls(aws) == ["PutItem"]  # the registration
+
+
+def test_an_event_that_failed_every_attempt_marks_its_image_failed_and_deletes_its_bytes(
+    api: ApiClient, aws: Aws, clock: FakeClock, pending_image: UploadImage
+) -> None:
+    # Given an image whose processing failed every attempt, after the first one stored variants
+    image_id = pending_image(tags=[FAULT_TAG])
+    key = schema.original_object_key(image_id)
+    data = images.jpeg()
+    etag = aws.put(key, data, "image/jpeg")
+    aws.put(schema.variant_object_key(image_id, etag, schema.Variant.PREVIEW), b"webp", "image/webp")
+    clock.set("2026-03-01T12:10:00+00:00")
+
+    # When Lambda hands the event to the failure function
+    deliver_processing_failure(BUCKET_NAME, key, len(data), etag=etag)
+
+    # Then the image is failed, says so, and none of its bytes are left
+    image = api.get(image_id).json()
+    assert (image["status"], image["reason"]) == ("failed", "processing_failed")
+    assert aws.object_keys() == []
+    record = aws.item(image_id)
+    assert record is not None
+    expected_expiry = datetime(2026, 3, 1, 12, 10, tzinfo=UTC) + OUTCOME_RETENTION
+    assert record[schema.TTL_ATTRIBUTE] == pytest.approx(expected_expiry.timestamp(), abs=1)
+
+
+def test_a_failure_of_an_available_images_re_upload_takes_it_out_of_every_listing(
+    api: ApiClient, aws: Aws, available_image: UploadImage
+) -> None:
+    # Given an available image, re-uploaded with bytes whose processing then failed for good
+    image_id = available_image(tags=["cats"])
+    key = schema.original_object_key(image_id)
+    data = images.jpeg(seed=11)
+    etag = aws.put(key, data, "image/jpeg")
+
+    # When the failure is recorded
+    deliver_processing_failure(BUCKET_NAME, key, len(data), etag=etag)
+
+    # Then the image is failed and gone from listings, with its tag items and every variant
+    assert api.get(image_id).json()["status"] == "failed"
+    assert api.list(tag="cats").json()["items"] == []
+    assert aws.item(image_id, schema.tag_sort_key("cats")) is None
+    assert aws.object_keys() == []
+
+
+def test_a_failure_of_bytes_replaced_since_is_left_to_the_newer_upload(
+    api: ApiClient, aws: Aws, pending_image: UploadImage
+) -> None:
+    # Given a failed event for a first upload, and a second upload processed meanwhile
+    image_id = pending_image()
+    key = schema.original_object_key(image_id)
+    first = images.jpeg(seed=1)
+    first_etag = aws.put(key, first, "image/jpeg")
+    upload(aws, image_id, images.jpeg(seed=2))
+    items, objects = sorted_items(aws), sorted(aws.object_keys())
+
+    # When the first upload's failure arrives
+    deliver_processing_failure(BUCKET_NAME, key, len(first), etag=first_etag)
+
+    # Then the second upload stands
+    assert api.get(image_id).json()["status"] == "available"
+    assert sorted_items(aws) == items
+    assert sorted(aws.object_keys()) == objects
+
+
+def test_a_failure_of_an_upload_that_was_recorded_after_all_changes_nothing(
+    api: ApiClient, aws: Aws, pending_image: UploadImage
+) -> None:
+    # Given an upload that was recorded (say the last attempt wrote, then timed out)
+    image_id = pending_image()
+    data = images.jpeg()
+    etag = upload(aws, image_id, data)
+    items = sorted_items(aws)
+
+    # When its failure arrives
+    deliver_processing_failure(BUCKET_NAME, schema.original_object_key(image_id), len(data), etag=etag)
+
+    # Then the image stays available
+    assert sorted_items(aws) == items
+
+
+def test_a_failure_for_an_object_nobody_registered_deletes_it(aws: Aws, api: ApiClient) -> None:
+    key = schema.original_object_key("f" * 32)
+    etag = aws.put(key, images.jpeg())
+
+    deliver_processing_failure(BUCKET_NAME, key, 11, etag=etag)
+
+    assert aws.object_keys() == []
+    assert aws.table_items() == []
+
+
+def test_pending_images_expire_a_grace_period_after_their_upload_window(
+    api: ApiClient, aws: Aws, clock: FakeClock, pending_image: UploadImage
+) -> None:
+    # Given a pending image, registered at noon
+    image_id = pending_image(at="2026-03-01T12:00:00+00:00")
+    record = aws.item(image_id)
+    assert record is not None
+
+    # Then its TTL is the window's end plus the grace, and reads honour it before DynamoDB does
+    expiry = datetime.fromtimestamp(int(record[schema.TTL_ATTRIBUTE]), UTC)
+    assert expiry > datetime(2026, 3, 1, 12, 0, tzinfo=UTC) + timedelta(minutes=10)
+    clock.set(expiry)
+    assert api.get(image_id).status_code == 404

@@ -19,6 +19,9 @@ def repository(aws: Aws) -> ImageRepository:
     return ImageRepository(aws.service_dynamodb, TABLE_NAME)
 
 
+NOW = 1_772_366_400  # 2026-03-01T12:00:00Z
+
+
 def an_image(image_id: str = "0123456789abcdef0123456789abcdef") -> Image:
     return Image(
         image_id=image_id,
@@ -27,6 +30,19 @@ def an_image(image_id: str = "0123456789abcdef0123456789abcdef") -> Image:
         content_type=ImageContentType.PNG,
         status=ImageStatus.PENDING,
         created_at="2026-03-01T12:00:00.000000Z",
+        expires_at=NOW + 3600,
+    )
+
+
+def available(image: Image, revision: str = "etag-1") -> Image:
+    return image.model_copy(
+        update={
+            "status": ImageStatus.AVAILABLE,
+            "revision": revision,
+            "size": 10,
+            "perceptual_hash": "0123456789abcdef",
+            "expires_at": None,
+        }
     )
 
 
@@ -37,11 +53,42 @@ def test_creating_an_existing_image_is_a_conflict(repository: ImageRepository) -
         repository.create_pending(an_image())
 
 
-def test_making_a_missing_image_available_is_not_found(repository: ImageRepository, aws: Aws) -> None:
-    with pytest.raises(NotFound):
-        repository.mark_available(an_image(), size=10)
+def test_making_a_missing_image_available_is_a_conflict_and_writes_nothing(
+    repository: ImageRepository, aws: Aws
+) -> None:
+    with pytest.raises(Conflict):
+        repository.mark_available(available(an_image()), expected_revision=None, now=NOW)
 
     assert aws.table_items() == []
+
+
+def test_an_outcome_for_a_record_changed_since_it_was_read_is_a_conflict(
+    repository: ImageRepository, aws: Aws
+) -> None:
+    # Given a record that processing read without a revision, then another run recorded one
+    repository.create_pending(an_image())
+    repository.mark_available(available(an_image(), "etag-2"), expected_revision=None, now=NOW)
+
+    # When the first run writes what it decided from its stale read
+    with pytest.raises(Conflict):
+        repository.mark_available(available(an_image(), "etag-1"), expected_revision=None, now=NOW)
+
+    # Then the other run's outcome stands
+    item = aws.item(an_image().image_id)
+    assert item is not None
+    assert item["revision"] == "etag-2"
+
+
+def test_an_outcome_for_an_expired_record_is_a_conflict(repository: ImageRepository) -> None:
+    repository.create_pending(an_image())
+
+    with pytest.raises(Conflict):
+        repository.mark_available(available(an_image()), expected_revision=None, now=NOW + 3600)
+
+
+def test_a_pending_image_without_an_expiry_is_refused(repository: ImageRepository) -> None:
+    with pytest.raises(ValueError, match="expiry"):
+        repository.create_pending(an_image().model_copy(update={"expires_at": None}))
 
 
 def test_hiding_a_missing_image_is_not_found(repository: ImageRepository) -> None:
@@ -66,4 +113,4 @@ def test_a_transaction_lost_to_a_concurrent_one_is_a_conflict(repository: ImageR
 
     # Then the caller is told to retry
     with pytest.raises(Conflict):
-        repository.mark_available(an_image(), size=10)
+        repository.mark_available(available(an_image()), expected_revision=None, now=NOW)

@@ -14,6 +14,7 @@ from image_core import schema
 from tests.unit.conftest import (
     BUCKET_NAME,
     MAX_UPLOAD_BYTES,
+    PENDING_GRACE_SECONDS,
     UPLOAD_URL_EXPIRES_SECONDS,
     Aws,
 )
@@ -57,12 +58,25 @@ def test_upload_with_query_parameters_registers_a_pending_image(api: ApiClient, 
         "size": None,
         "status": "pending",
         "created_at": "2026-03-01T12:00:00.000000Z",
+        # what processing finds in the bytes, once they come
+        "width": None,
+        "height": None,
+        "format": None,
+        "sha256": None,
+        "frames": None,
+        "exif_orientation": None,
+        "duplicate_of": None,
+        "reason": None,
     }
     # And nothing is listable yet
     stored = aws.item(answer["image_id"])
     assert stored is not None
     assert not {index.partition_key for index in schema.LIST_INDEXES} & set(stored)
     assert schema.LISTED_AT not in stored
+    # And the record expires (TTL) a grace period after the upload window closes
+    created = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    window = timedelta(seconds=UPLOAD_URL_EXPIRES_SECONDS + PENDING_GRACE_SECONDS)
+    assert stored[schema.TTL_ATTRIBUTE] == int((created + window).timestamp())
 
 
 def test_upload_with_a_json_body_is_the_same_as_with_query_parameters(api: ApiClient) -> None:
@@ -141,6 +155,14 @@ def test_presigned_post_pins_the_key_the_content_type_and_the_size(api: ApiClien
     assert {"key": key} in conditions
     assert {"Content-Type": "image/png"} in conditions
     assert ["content-length-range", 1, MAX_UPLOAD_BYTES] in conditions
+    # And the object is stored tagged unverified, which only processing changes (the bucket
+    # expires objects that keep the tag)
+    tagging = (
+        f"<Tagging><TagSet><Tag><Key>{schema.UPLOAD_STATE_TAG}</Key><Value>{schema.UNVERIFIED}</Value></Tag>"
+        "</TagSet></Tagging>"
+    )
+    assert upload["fields"]["tagging"] == tagging
+    assert {"tagging": tagging} in conditions
     # And it expires after the configured time
     expiration = datetime.fromisoformat(policy["expiration"])
     expected = before + timedelta(seconds=UPLOAD_URL_EXPIRES_SECONDS)

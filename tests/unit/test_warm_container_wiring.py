@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from image_api import dependencies
 from image_core import schema
 from image_core.settings import Settings, get_settings
-from image_processing import handler as processing
+from image_processing import dependencies as processing_dependencies
+from tests.unit import images
 from tests.unit.conftest import BUCKET_NAME, Aws
 from tests.unit.harness import ApiClient, deliver_object_created
 
@@ -30,6 +31,9 @@ def test_optional_settings_have_the_documented_defaults(monkeypatch: pytest.Monk
         "UPLOAD_URL_EXPIRES_SECONDS",
         "DOWNLOAD_URL_EXPIRES_SECONDS",
         "MAX_UPLOAD_BYTES",
+        "PENDING_GRACE_SECONDS",
+        "MAX_IMAGE_PIXELS",
+        "PROCESSING_FAULT_TAG",
     ):
         monkeypatch.delenv(name)
 
@@ -38,6 +42,16 @@ def test_optional_settings_have_the_documented_defaults(monkeypatch: pytest.Monk
     assert (settings.upload_url_expires_seconds, settings.download_url_expires_seconds) == (900, 300)
     assert settings.max_upload_bytes == 20971520
     assert settings.s3_public_endpoint is None
+    assert settings.pending_grace_seconds == 7200
+    assert settings.max_image_pixels == 50_000_000
+    # No fault unless a test stage sets one; an empty value counts as none
+    assert settings.processing_fault_tag is None
+    assert (
+        Settings.model_validate(
+            {"TABLE_NAME": "t", "BUCKET_NAME": "b", "PROCESSING_FAULT_TAG": ""}
+        ).processing_fault_tag
+        is None
+    )
 
 
 def test_a_missing_table_name_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,8 +79,9 @@ def test_presigned_urls_use_the_public_endpoint_with_path_style(
     # When an image is uploaded, processed and downloaded
     upload = api.upload(query={"user_id": "alice"}).json()
     key = schema.original_object_key(upload["image_id"])
-    aws.s3.put_object(Bucket=BUCKET_NAME, Key=key, Body=b"bytes")
-    deliver_object_created(BUCKET_NAME, key, 5)
+    data = images.jpeg()
+    etag = aws.put(key, data, "image/jpeg")
+    deliver_object_created(BUCKET_NAME, key, len(data), etag=etag)
     download = api.download(upload["image_id"]).json()
 
     # Then both links address the bucket by path on the public endpoint, signed with SigV4
@@ -77,4 +92,4 @@ def test_presigned_urls_use_the_public_endpoint_with_path_style(
     assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url.query
     # And the data calls still went to the service's own endpoint (moto here), not the public one
     assert api.get(upload["image_id"]).json()["status"] == "available"
-    assert processing.image_service.cache_info().currsize == 1
+    assert processing_dependencies.upload_processor.cache_info().currsize == 1

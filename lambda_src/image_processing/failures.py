@@ -1,0 +1,45 @@
+"""The processing function's on-failure destination: an upload whose processing failed for good.
+
+Lambda invokes this (asynchronously) with a destination record once an S3 event has failed
+every attempt of the processing function, timeouts and crashes included, so the record
+becomes ``failed`` whatever went wrong. The same event also lands in the dead-letter queue,
+where it stays for inspection and redrive. Should this function fail too, Lambda retries it
+and then puts its own destination record into that queue, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import S3Event
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from image_core.settings import get_settings
+from image_processing import dependencies
+
+logger = Logger()
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], _context: LambdaContext) -> None:
+    context = event.get("requestContext", {})
+    failure = event.get("responsePayload") or {}
+    logger.warning(
+        "Processing failed for good",
+        condition=context.get("condition"),
+        attempts=context.get("approximateInvokeCount"),
+        error_type=failure.get("errorType"),
+        error=failure.get("errorMessage"),
+    )
+    bucket_name = get_settings().bucket_name
+    for record in S3Event(event["requestPayload"]).records:
+        key = unquote_plus(record.s3.get_object.key)
+        if record.s3.bucket.name != bucket_name:
+            logger.warning("Ignoring an object of another bucket", bucket=record.s3.bucket.name, key=key)
+            continue
+        processed = dependencies.upload_processor().record_failure(
+            key, event_etag=record.s3.get_object.etag or None
+        )
+        logger.info("Recorded a processing failure", key=key, outcome=processed.outcome.value)

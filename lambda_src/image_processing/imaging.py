@@ -1,0 +1,242 @@
+"""What an upload's bytes are: verification, facts and variants, with Pillow and nothing else.
+
+Everything is decided from the bytes: the format is what Pillow recognizes (among the
+accepted ones only), never the declared Content-Type or a name. The order is the cheap,
+safe checks first:
+
+1. open: read the header only (format, size, frame count); nothing is decoded yet;
+2. the declared Content-Type must name the format found;
+3. width x height x frames must be within the pixel limit, checked here explicitly rather
+   than through Pillow's decompression-bomb warning, so a huge canvas is refused before a
+   single pixel is decoded;
+4. decode every frame completely (``load``; ``verify`` does not notice a truncated file).
+   A JPEG is decoded at reduced scale (draft mode) straight to the size the largest variant
+   needs: its whole compressed stream is still read, so truncation is still found, but a
+   24-megapixel photo never occupies 24 megapixels of memory;
+5. from the first frame, upright (EXIF orientation applied) and in sRGB: the WebP variants,
+   rebuilt from bare pixels so no metadata (EXIF, GPS, XMP, ICC) reaches them, and the
+   perceptual hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+import pi_heif
+from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from image_core.models import ImageContentType, Reason
+from image_core.schema import Variant
+
+# HEIF (as phones store photos) through pi-heif: the decode-only build of pillow-heif, whose
+# wheels bundle libheif and libde265 (LGPL) but no encoder.
+pi_heif.register_heif_opener()
+
+# Pillow's own guard warns above 89 and fails above 179 megapixels whatever our limit says;
+# the explicit check below replaces it, so the limit means exactly what it says.
+Image.MAX_IMAGE_PIXELS = None
+
+# Pillow's format names -> the content types an upload of that format may declare. MPO is
+# how Pillow reports a JPEG carrying further pictures (phones add depth maps that way).
+ACCEPTED_FORMATS: Final[Mapping[str, frozenset[ImageContentType]]] = {
+    "JPEG": frozenset({ImageContentType.JPEG}),
+    "MPO": frozenset({ImageContentType.JPEG}),
+    "PNG": frozenset({ImageContentType.PNG}),
+    "GIF": frozenset({ImageContentType.GIF}),
+    "WEBP": frozenset({ImageContentType.WEBP}),
+    "HEIF": frozenset({ImageContentType.HEIC, ImageContentType.HEIF}),
+}
+# The plugins Image.open may try: the accepted formats only (MPO comes from the JPEG plugin).
+_OPENERS: Final = ["JPEG", "PNG", "GIF", "WEBP", "HEIF"]
+_DRAFT_FORMATS: Final = frozenset({"JPEG", "MPO"})
+
+# Long edge in pixels of each derived variant; smaller images are never scaled up.
+VARIANT_LONG_EDGES: Final[Mapping[Variant, int]] = {Variant.PREVIEW: 1280, Variant.THUMBNAIL: 256}
+_WEBP_QUALITY: Final = 80
+
+# What decoding damaged data raises in Pillow and its codecs: "image file is truncated"
+# (OSError), broken chunks (SyntaxError), bad values (ValueError), short reads (EOFError,
+# struct.error), broken deflate streams (zlib.error), inconsistent tables (IndexError, KeyError).
+_DECODE_ERRORS: Final = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    zlib.error,
+    IndexError,
+    KeyError,
+)
+# Modes Pillow resamples with the requested filter (and that _display_ready can take).
+_SMOOTH_MODES: Final = frozenset({"RGB", "RGBA", "L", "CMYK"})
+_WIDE_GRAYSCALE_MODES: Final = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+
+_SRGB: Final = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    width: int
+    height: int
+    format: str
+    frames: int
+    exif_orientation: int
+    size: int
+    sha256: str
+    # 64-bit difference hash of the upright first frame, as 16 hex digits.
+    perceptual_hash: str
+
+
+@dataclass(frozen=True)
+class Accepted:
+    facts: ImageFacts
+    # WebP bytes of each derived variant.
+    variants: Mapping[Variant, bytes]
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reason: Reason
+    # For the log: what exactly was wrong.
+    detail: str
+
+
+def inspect_upload(data: bytes, *, declared: ImageContentType, max_pixels: int) -> Accepted | Rejected:
+    """Verify ``data`` as an upload declared as ``declared``; its facts and variants, or why not."""
+    try:
+        image = Image.open(io.BytesIO(data), formats=_OPENERS)
+    except UnidentifiedImageError:
+        if _claims_accepted_format(data):
+            return Rejected(Reason.CORRUPT, "the header of an accepted format does not parse")
+        return Rejected(Reason.UNSUPPORTED_FORMAT, "not an image of an accepted format")
+    except _DECODE_ERRORS as error:
+        return Rejected(Reason.CORRUPT, f"unreadable header: {error}")
+    with image:
+        image_format = str(image.format)
+        if declared not in ACCEPTED_FORMATS[image_format]:
+            return Rejected(Reason.CONTENT_TYPE_MISMATCH, f"declared {declared.value}, found {image_format}")
+        try:
+            width, height = image.size
+            frames = int(getattr(image, "n_frames", 1))
+            if width * height * frames > max_pixels:
+                return Rejected(
+                    Reason.TOO_MANY_PIXELS, f"{width}x{height}x{frames} is over {max_pixels} pixels"
+                )
+            orientation = exif_orientation(image)
+            first_frame = _decode_all_frames(image, image_format)
+        except _DECODE_ERRORS as error:
+            return Rejected(Reason.CORRUPT, f"does not decode: {error}")
+    # Largest first, each from the one before: every step works on as few pixels as it can.
+    preview = _display_ready(
+        ImageOps.exif_transpose(_shrunk(first_frame, VARIANT_LONG_EDGES[Variant.PREVIEW]))
+    )
+    thumbnail = _shrunk(preview, VARIANT_LONG_EDGES[Variant.THUMBNAIL])
+    variants = {Variant.PREVIEW: _webp(preview), Variant.THUMBNAIL: _webp(thumbnail)}
+    facts = ImageFacts(
+        width=width,
+        height=height,
+        format=image_format,
+        frames=frames,
+        exif_orientation=orientation,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        perceptual_hash=difference_hash(thumbnail),
+    )
+    return Accepted(facts=facts, variants=variants)
+
+
+def exif_orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1-8); 1 when absent or not a valid value."""
+    value = image.getexif().get(ExifTags.Base.Orientation, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def difference_hash(image: Image.Image) -> str:
+    """64-bit dHash: is each pixel brighter than its right neighbour, in a 9x8 grayscale copy.
+
+    Robust to scaling and re-encoding, computed with Pillow alone (no numpy).
+    """
+    pixels = image.convert("L").resize((9, 8), Image.Resampling.LANCZOS).tobytes()
+    bits = 0
+    for row in range(8):
+        for column in range(8):
+            left, right = pixels[row * 9 + column], pixels[row * 9 + column + 1]
+            bits = (bits << 1) | (left > right)
+    return f"{bits:016x}"
+
+
+def _claims_accepted_format(data: bytes) -> bool:
+    """Whether the bytes start like an accepted format (whose header then failed to parse)."""
+    head = data[:64]
+    for image_format in _OPENERS:
+        accept = Image.OPEN[image_format][1]
+        if accept is not None and accept(head):
+            return True
+    return False
+
+
+def _decode_all_frames(image: Image.Image, image_format: str) -> Image.Image:
+    """Decode every frame (raising on damaged data); a copy of the first, decoded."""
+    if image_format in _DRAFT_FORMATS:
+        image.draft(image.mode, _draft_request(image.size, max(VARIANT_LONG_EDGES.values())))
+    image.load()
+    first = image.copy()
+    for frame in range(1, int(getattr(image, "n_frames", 1))):
+        image.seek(frame)
+        image.load()
+    return first
+
+
+def _draft_request(size: tuple[int, int], long_edge: int) -> tuple[int, int]:
+    """The size to ask draft mode for: the smallest scale whose long edge still reaches ``long_edge``.
+
+    Draft mode picks the largest JPEG scale (1/2, 1/4, 1/8) that keeps *both* sides at or
+    above the request, so the short side is asked for in proportion, not as ``long_edge``.
+    """
+    width, height = size
+    longest = max(width, height)
+    if longest <= long_edge:
+        return size
+    return (max(1, width * long_edge // longest), max(1, height * long_edge // longest))
+
+
+def _shrunk(image: Image.Image, long_edge: int) -> Image.Image:
+    """A copy at most ``long_edge`` pixels long, in a mode that resamples smoothly."""
+    if image.mode in _WIDE_GRAYSCALE_MODES:
+        # Converting 16-bit or float grayscale clips at 255 (mostly white); scale it instead.
+        image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+    elif image.mode not in _SMOOTH_MODES:
+        # Palette and bilevel images would be resized by nearest neighbour.
+        image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+    shrunk = image.copy()
+    # thumbnail() keeps the aspect ratio and only ever shrinks.
+    shrunk.thumbnail((long_edge, long_edge), Image.Resampling.LANCZOS)
+    return shrunk
+
+
+def _display_ready(image: Image.Image) -> Image.Image:
+    """RGB or RGBA in sRGB: colours as an embedded ICC profile meant them, before it is dropped."""
+    target_mode = "RGBA" if image.has_transparency_data else "RGB"
+    if profile := image.info.get("icc_profile"):
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+            converted = ImageCms.profileToProfile(image, source, _SRGB, outputMode=target_mode)
+            if converted is not None:
+                image = converted
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # a broken or mismatched profile: keep the pixels as they are
+    return image.convert(target_mode) if image.mode != target_mode else image
+
+
+def _webp(image: Image.Image) -> bytes:
+    # A new image from the bare pixels carries no info dict, so nothing but pixels is saved.
+    bare = Image.frombytes(image.mode, image.size, image.tobytes())
+    out = io.BytesIO()
+    bare.save(out, format="WEBP", quality=_WEBP_QUALITY)
+    return out.getvalue()
