@@ -142,8 +142,9 @@ class ImageApi:
     def get(self, image_id: str) -> requests.Response:
         return self.request("GET", f"images/{image_id}")
 
-    def download(self, image_id: str) -> requests.Response:
-        return self.request("GET", f"images/{image_id}/download")
+    def download(self, image_id: str, variant: str | None = None) -> requests.Response:
+        params = {"variant": variant} if variant is not None else None
+        return self.request("GET", f"images/{image_id}/download", params=params)
 
     def delete(self, image_id: str) -> requests.Response:
         return self.request("DELETE", f"images/{image_id}")

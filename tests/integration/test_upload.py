@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -27,6 +28,8 @@ from tests.integration.conftest import (
 pytestmark = pytest.mark.integration
 
 IMAGE_FIELDS = {"image_id", "user_id", "tags", "description", "content_type", "size", "status", "created_at"}
+# What processing found in the bytes (null until then), and why an image is rejected or failed.
+FACT_FIELDS = {"width", "height", "format", "sha256", "frames", "exif_orientation", "duplicate_of", "reason"}
 
 
 def assert_recent_utc_timestamp(value: str) -> None:
@@ -50,7 +53,9 @@ def test_uploaded_png_becomes_available_with_its_size_type_and_lower_cased_tags(
     image = wait_until_available(api, grant.image_id)
 
     # Then the record describes the stored object
-    assert set(image) == IMAGE_FIELDS
+    assert set(image) == IMAGE_FIELDS | FACT_FIELDS
+    assert (image["width"], image["height"], image["format"], image["frames"]) == (120, 80, "PNG", 1)
+    assert image["sha256"] == hashlib.sha256(data).hexdigest()
     assert image["image_id"] == grant.image_id
     assert image["user_id"] == user
     assert image["size"] == len(data)

@@ -24,7 +24,7 @@ from image_core.settings import get_settings
 from image_core.storage import ImageStorage, presigning_client
 from image_processing import dependencies as processing_dependencies
 from image_processing.service import UploadProcessor
-from tests.unit import images
+from tests import images
 from tests.unit.harness import REGION, ApiClient, FakeClock, deliver_object_created
 
 if TYPE_CHECKING:

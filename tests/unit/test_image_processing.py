@@ -15,7 +15,7 @@ from PIL import Image
 
 from image_core import schema
 from image_processing.service import OUTCOME_RETENTION, InjectedFaultError
-from tests.unit import images
+from tests import images
 from tests.unit.conftest import BUCKET_NAME, FAULT_TAG, TABLE_NAME, Aws, UploadImage, boto_session
 from tests.unit.harness import ApiClient, FakeClock, deliver_object_created, deliver_processing_failure
 

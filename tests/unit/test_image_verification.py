@@ -13,7 +13,7 @@ from PIL import Image, JpegImagePlugin, PngImagePlugin
 from image_core.models import ImageContentType, Reason
 from image_core.schema import Variant
 from image_processing.imaging import Accepted, Rejected, difference_hash, inspect_upload
-from tests.unit import images
+from tests import images
 
 LIMIT = 50_000_000
 

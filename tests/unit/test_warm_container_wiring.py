@@ -11,7 +11,7 @@ from image_api import dependencies
 from image_core import schema
 from image_core.settings import Settings, get_settings
 from image_processing import dependencies as processing_dependencies
-from tests.unit import images
+from tests import images
 from tests.unit.conftest import BUCKET_NAME, Aws
 from tests.unit.harness import ApiClient, deliver_object_created
 
