@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from localcloud.outputs import README, WALKTHROUGH_BLOCK
 
@@ -31,6 +32,10 @@ def test_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     # Then every command succeeds, the download equals the upload, and the image ends deleted
     assert result.returncode == 0, f"walkthrough failed:\n{result.stdout}\n{result.stderr}"
     assert (tmp_path / "downloaded.png").read_bytes() == (tmp_path / "cat.png").read_bytes()
-    assert result.stdout.strip().splitlines()[-2:] == ["204", "404"]
+    assert result.stdout.strip().splitlines()[-3:] == ["WEBP", "204", "404"]
     assert '"status":"available"' in result.stdout
     assert '"tags":["cat","holiday"]' in result.stdout
+    # And the record told the facts of the 2x2 PNG, whose thumbnail is a 2x2 WebP (never scaled up)
+    assert '"width":2,"height":2,"format":"PNG"' in result.stdout
+    thumbnail = Image.open(tmp_path / "thumbnail.webp")
+    assert (thumbnail.format, thumbnail.size) == ("WEBP", (2, 2))
