@@ -101,7 +101,7 @@ class UploadProcessor:
         if image is None:
             self._delete_orphan(key, image_id)
             return Processed(ProcessingOutcome.ORPHAN_DELETED)
-        if event_etag and image.revision == event_etag:
+        if event_etag and self._already_decided(key, image, event_etag):
             return Processed(ProcessingOutcome.ALREADY_PROCESSED)
         fault_tag = self._settings.processing_fault_tag
         if fault_tag is not None and fault_tag in image.tags:
@@ -110,8 +110,8 @@ class UploadProcessor:
             upload = self._storage.read_object(key)
         except NotFound:
             return Processed(ProcessingOutcome.OBJECT_GONE)
-        if upload.etag == image.revision:
-            # The event named older bytes; the current ones are recorded already.
+        if self._already_decided(key, image, upload.etag):
+            # The event named other bytes; the current ones are decided already.
             return Processed(ProcessingOutcome.ALREADY_PROCESSED)
         result = inspect_upload(
             upload.data, declared=image.content_type, max_pixels=self._settings.max_image_pixels
@@ -133,7 +133,9 @@ class UploadProcessor:
         if image is None:
             self._delete_orphan(key, image_id)
             return Processed(ProcessingOutcome.ORPHAN_DELETED)
-        if event_etag and image.revision == event_etag:
+        if event_etag and image.revision == event_etag and image.status is not ImageStatus.FAILED:
+            # Recorded after all (say the last attempt wrote, then timed out). A failed one is
+            # failed again: the same bytes may have been posted again and failed again.
             return Processed(ProcessingOutcome.ALREADY_PROCESSED)
         current_etag = self._storage.current_etag(key)
         if event_etag and current_etag is not None and current_etag != event_etag:
@@ -230,6 +232,19 @@ class UploadProcessor:
         # A rejected re-upload also ends the variants of the upload it replaced.
         self._delete_variants(image.image_id, written.previous_revision)
         return Processed(ProcessingOutcome.REJECTED, f"{rejected.reason.value}: {rejected.detail}")
+
+    def _already_decided(self, key: str, image: Image, etag: str) -> bool:
+        """Whether the upload ``etag`` needs no processing: the record already says what it is.
+
+        The same refused bytes posted again are refused again without looking at them twice
+        (and deleted again). Bytes whose processing failed get another chance: the failure may
+        have been passing, and posting them again is how a client retries.
+        """
+        if image.revision != etag or image.status is ImageStatus.FAILED:
+            return False
+        if image.status is ImageStatus.REJECTED:
+            self._storage.delete_object_if_unchanged(key, etag)
+        return True
 
     def _write(
         self,

@@ -227,6 +227,22 @@ def test_a_rejected_image_becomes_available_when_good_bytes_follow_in_its_window
     assert schema.TTL_ATTRIBUTE not in record
 
 
+def test_the_same_refused_bytes_posted_again_are_deleted_again(
+    api: ApiClient, aws: Aws, pending_image: UploadImage
+) -> None:
+    # Given an image whose text file was refused
+    image_id = pending_image()
+    upload(aws, image_id, images.TEXT)
+    assert api.get(image_id).json()["reason"] == "unsupported_format"
+
+    # When the very same bytes are posted again through the form
+    upload(aws, image_id, images.TEXT)
+
+    # Then they are gone again and the image stays rejected
+    assert aws.object_keys() == []
+    assert api.get(image_id).json()["status"] == "rejected"
+
+
 # --- at least once, exactly once ---------------------------------------------------------------
 
 
@@ -565,6 +581,46 @@ def test_an_event_that_failed_every_attempt_marks_its_image_failed_and_deletes_i
     assert record is not None
     expected_expiry = datetime(2026, 3, 1, 12, 10, tzinfo=UTC) + OUTCOME_RETENTION
     assert record[schema.TTL_ATTRIBUTE] == pytest.approx(expected_expiry.timestamp(), abs=1)
+
+
+def test_bytes_whose_processing_failed_get_another_chance_when_posted_again(
+    api: ApiClient, aws: Aws, pending_image: UploadImage
+) -> None:
+    # Given an image whose upload failed for good (a passing outage, say), its bytes deleted
+    image_id = pending_image()
+    key = schema.original_object_key(image_id)
+    data = images.jpeg()
+    etag = aws.put(key, data, "image/jpeg")
+    deliver_processing_failure(BUCKET_NAME, key, len(data), etag=etag)
+    assert api.get(image_id).json()["status"] == "failed"
+
+    # When the client posts the same bytes again within the window
+    upload(aws, image_id, data)
+
+    # Then they are processed and the image becomes available
+    image = api.get(image_id).json()
+    assert (image["status"], image["reason"]) == ("available", None)
+
+
+def test_the_same_bytes_failing_again_are_failed_and_deleted_again(
+    api: ApiClient, aws: Aws, pending_image: UploadImage
+) -> None:
+    # Given an image whose upload failed, and the same bytes posted again
+    image_id = pending_image(tags=[FAULT_TAG])
+    key = schema.original_object_key(image_id)
+    data = images.jpeg()
+    etag = aws.put(key, data, "image/jpeg")
+    deliver_processing_failure(BUCKET_NAME, key, len(data), etag=etag)
+    assert aws.put(key, data, "image/jpeg") == etag
+
+    # When they fail again, for good
+    with pytest.raises(InjectedFaultError):
+        deliver_object_created(BUCKET_NAME, key, len(data), etag=etag)
+    deliver_processing_failure(BUCKET_NAME, key, len(data), etag=etag)
+
+    # Then the image is failed and its bytes are gone again
+    assert api.get(image_id).json()["status"] == "failed"
+    assert aws.object_keys() == []
 
 
 def test_a_failure_of_an_available_images_re_upload_takes_it_out_of_every_listing(
