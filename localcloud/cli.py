@@ -39,6 +39,11 @@ PID_FILE = STATE / "localstack.pid"
 LOG_FILE = STATE / "localstack.log"
 VOLUME_DIR = STATE / "volume"
 FILESYSTEM_ROOT = STATE / "filesystem"  # LocalStack's directories in host mode (tmp, cache, libs)
+# LocalStack's temporary directory where it thinks it runs in a container (as in some CI
+# sandboxes): <TMPDIR>/localstack, which it empties at start. The system-wide /tmp/localstack
+# would be shared by every checkout's local cloud on the machine, so starting one would delete
+# the running functions' files and CloudWatch database of the others.
+TMP_DIR = STATE / "tmp"
 
 PORT = int(os.environ.get("LOCALCLOUD_PORT", "4566"))
 # Set to 1 when LocalStack runs elsewhere (docker-compose.yml): start only waits for it.
@@ -191,6 +196,7 @@ def runtime_environment() -> dict[str, str]:
         LOCALSTACK_HOST=f"127.0.0.1:{PORT}",
         LOCALSTACK_VOLUME_DIR=str(VOLUME_DIR),
         FILESYSTEM_ROOT=str(FILESYSTEM_ROOT),
+        TMPDIR=str(TMP_DIR),
         # No analytics: offline, its calls hang shutdown for tens of seconds.
         DISABLE_EVENTS="1",
         # Enforce presigned URL signatures and expiry, as S3 does.
@@ -250,6 +256,7 @@ def start() -> None:
         _wait_healthy(pid)
         return
     VOLUME_DIR.mkdir(parents=True, exist_ok=True)
+    TMP_DIR.mkdir(parents=True, exist_ok=True)
     with LOG_FILE.open("ab") as log:
         log.write(f"\n--- start {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode())
         log.flush()
