@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from image_core import schema
 from image_core.errors import Conflict, NotFound, error_code, throttling_as_rate_limited
 from image_core.models import Image, Listing
-from image_core.schema import ImageStatus
+from image_core.schema import ImageStatus, Visibility
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -33,6 +33,7 @@ _ATTRIBUTE_NAMES = {
     "#size": "size",
     "#all_pk": schema.ALL_IMAGES.partition_key,
     "#user_pk": schema.BY_USER.partition_key,
+    "#public_pk": schema.PUBLIC.partition_key,
     "#listed_at": schema.LISTED_AT,
 }
 
@@ -80,27 +81,30 @@ class ImageRepository:
         available image rewrites the same facts (a re-delivered event or a re-upload).
         """
         available = image.model_copy(update={"status": ImageStatus.AVAILABLE, "size": size})
+        # The image item's index keys, by placeholder: listed by user (and among all images),
+        # and a public image among the public ones too.
+        listed = {
+            "#all_pk": schema.ALL_IMAGES.partition_value(),
+            "#user_pk": schema.BY_USER.partition_value(user_id=image.user_id),
+            "#listed_at": image.listed_at,
+        }
+        if image.visibility is Visibility.PUBLIC:
+            listed["#public_pk"] = schema.PUBLIC.partition_value()
         image_update: TransactWriteItemTypeDef = {
             "Update": {
                 "TableName": self._table_name,
                 "Key": _item(_image_key(image.image_id)),
-                "UpdateExpression": (
-                    "SET #status = :available, #size = :size,"
-                    " #all_pk = :all_pk, #user_pk = :user_pk, #listed_at = :listed_at"
-                ),
+                "UpdateExpression": "SET #status = :available, #size = :size, "
+                + ", ".join(f"{name} = :{name[1:]}" for name in listed),
                 "ConditionExpression": "attribute_exists(#pk) AND #status <> :deleting",
-                "ExpressionAttributeNames": _names(
-                    "#pk", "#status", "#size", "#all_pk", "#user_pk", "#listed_at"
-                ),
+                "ExpressionAttributeNames": _names("#pk", "#status", "#size", *listed),
                 "ExpressionAttributeValues": _item(
                     {
                         ":available": ImageStatus.AVAILABLE.value,
                         ":deleting": ImageStatus.DELETING.value,
                         ":size": size,
-                        ":all_pk": schema.ALL_IMAGES.partition_value(),
-                        ":user_pk": schema.BY_USER.partition_value(user_id=image.user_id),
-                        ":listed_at": image.listed_at,
-                    }
+                    },
+                    {f":{name[1:]}": value for name, value in listed.items()},
                 ),
             }
         }
@@ -153,9 +157,13 @@ class ImageRepository:
             "Update": {
                 "TableName": self._table_name,
                 "Key": _item(_image_key(image.image_id)),
-                "UpdateExpression": "SET #status = :deleting REMOVE #all_pk, #user_pk, #listed_at",
+                "UpdateExpression": (
+                    "SET #status = :deleting REMOVE #all_pk, #user_pk, #public_pk, #listed_at"
+                ),
                 "ConditionExpression": "attribute_exists(#pk)",
-                "ExpressionAttributeNames": _names("#pk", "#status", "#all_pk", "#user_pk", "#listed_at"),
+                "ExpressionAttributeNames": _names(
+                    "#pk", "#status", "#all_pk", "#user_pk", "#public_pk", "#listed_at"
+                ),
                 "ExpressionAttributeValues": _item({":deleting": ImageStatus.DELETING.value}),
             }
         }
@@ -212,6 +220,8 @@ def _tag_item(image: Image, tag: str) -> dict[str, Any]:
         schema.BY_USER_TAG.partition_key: schema.BY_USER_TAG.partition_value(user_id=image.user_id, tag=tag),
         schema.LISTED_AT: image.listed_at,
     }
+    if image.visibility is Visibility.PUBLIC:
+        index_keys[schema.PUBLIC.partition_key] = schema.PUBLIC.partition_value(tag=tag)
     return _item(_tag_key(image.image_id, tag), _attributes(image), index_keys)
 
 

@@ -39,6 +39,13 @@ class ImageStatus(StrEnum):
     DELETING = "deleting"
 
 
+class Visibility(StrEnum):
+    """Who may see an image besides its owner: nobody (private), or, once available, everyone signed in."""
+
+    PRIVATE = "private"
+    PUBLIC = "public"
+
+
 @dataclass(frozen=True)
 class ListIndex:
     """A sparse GSI serving one combination of list filters."""
@@ -47,7 +54,7 @@ class ListIndex:
     partition_key: str
 
     def partition_value(self, *, user_id: str | None = None, tag: str | None = None) -> str:
-        return _PARTITION_FORMATS[self.name].format(user_id=user_id, tag=tag)
+        return _PARTITION_FORMATS[self.name, tag is not None].format(user_id=user_id, tag=tag)
 
 
 # Every available image item is in ALL_IMAGES and BY_USER; every available tag item is in
@@ -57,14 +64,21 @@ ALL_IMAGES = ListIndex(name="all-images", partition_key="all_pk")
 BY_USER = ListIndex(name="by-user", partition_key="user_pk")
 BY_TAG = ListIndex(name="by-tag", partition_key="tag_pk")
 BY_USER_TAG = ListIndex(name="by-user-tag", partition_key="user_tag_pk")
+# Available *public* images: the image items under one partition, each tag's items under
+# another. One index rather than two because CloudFormation adds at most one GSI to an
+# existing table per update.
+PUBLIC = ListIndex(name="public", partition_key="public_pk")
 
-LIST_INDEXES: tuple[ListIndex, ...] = (ALL_IMAGES, BY_USER, BY_TAG, BY_USER_TAG)
+LIST_INDEXES: tuple[ListIndex, ...] = (ALL_IMAGES, BY_USER, BY_TAG, BY_USER_TAG, PUBLIC)
 
+# (index, whether the listing is of one tag) -> the partition holding its items.
 _PARTITION_FORMATS = {
-    ALL_IMAGES.name: "IMAGES",
-    BY_USER.name: "USER#{user_id}",
-    BY_TAG.name: "TAG#{tag}",
-    BY_USER_TAG.name: "USER#{user_id}#TAG#{tag}",
+    (ALL_IMAGES.name, False): "IMAGES",
+    (BY_USER.name, False): "USER#{user_id}",
+    (BY_TAG.name, True): "TAG#{tag}",
+    (BY_USER_TAG.name, True): "USER#{user_id}#TAG#{tag}",
+    (PUBLIC.name, False): "PUBLIC",
+    (PUBLIC.name, True): "PUBLIC#TAG#{tag}",
 }
 
 
@@ -80,8 +94,15 @@ def listed_at(created_at: str, image_id: str) -> str:
     return f"{created_at}#{image_id}"
 
 
-def index_for(*, user_id: str | None, tag: str | None) -> ListIndex:
-    """The one index that answers a list query with these filters."""
+def index_for(*, user_id: str | None, tag: str | None, public: bool = False) -> ListIndex:
+    """The one index that answers a list query with these filters.
+
+    ``public``: everyone's public images (by tag, if given), which cannot be narrowed to a user.
+    """
+    if public:
+        if user_id is not None:
+            raise ValueError("the public listing spans every user")
+        return PUBLIC
     if user_id is not None and tag is not None:
         return BY_USER_TAG
     if user_id is not None:

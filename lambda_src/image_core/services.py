@@ -2,6 +2,8 @@
 
 Each takes validated input, talks to the table and the bucket only through the injected
 repository and storage, and raises domain errors (``image_core.errors``) for the caller.
+Reads and deletes take the ``Caller``: an image the caller may not see is answered exactly
+like one that does not exist, so that ids of other users' private images reveal nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from enum import StrEnum
 
 from image_core import schema
 from image_core.cursor import decode_cursor, encode_cursor
-from image_core.errors import Conflict, NotFound
+from image_core.errors import Conflict, Forbidden, NotFound
+from image_core.identity import Caller
 from image_core.models import (
     DownloadLink,
     Image,
@@ -65,6 +68,7 @@ class ImageService:
             tags=request.tags,
             description=request.description,
             content_type=request.content_type,
+            visibility=request.visibility,
             status=ImageStatus.PENDING,
             created_at=utc_timestamp(self._clock()),
         )
@@ -107,19 +111,20 @@ class ImageService:
             return UploadOutcome.ORPHAN_DELETED
         return UploadOutcome.MARKED_AVAILABLE
 
-    def get_image(self, image_id: str) -> Image:
-        return self._visible_image(image_id)
+    def get_image(self, image_id: str, caller: Caller) -> Image:
+        return self._visible_image(image_id, caller)
 
-    def download_link(self, image_id: str) -> DownloadLink:
-        image = self._visible_image(image_id)
+    def download_link(self, image_id: str, caller: Caller) -> DownloadLink:
+        image = self._visible_image(image_id, caller)
         if image.status is not ImageStatus.AVAILABLE:
             raise Conflict("the image has not been uploaded yet")
         expires_in = self._settings.download_url_expires_seconds
         url = self._storage.presigned_download(image.object_key, expires_in=expires_in)
         return DownloadLink(url=url, expires_in=expires_in)
 
-    def list_images(self, query: ListImagesQuery) -> ImagePage:
-        listing = query.listing()
+    def list_images(self, query: ListImagesQuery, caller: Caller) -> ImagePage:
+        """The caller's own images, or with ``visibility=public`` every user's public ones."""
+        listing = query.listing(owner=caller.images_to_list(public=query.public))
         start_key = decode_cursor(query.cursor, listing) if query.cursor is not None else None
         page = self._repository.list_page(listing, limit=query.limit, start_key=start_key)
         # A LastEvaluatedKey may lead to an empty last page; telling would cost another read.
@@ -128,24 +133,28 @@ class ImageService:
         )
         return ImagePage(items=page.images, next_cursor=next_cursor)
 
-    def delete_image(self, image_id: str) -> None:
+    def delete_image(self, image_id: str, caller: Caller) -> None:
         """Delete the image, its tag items and its object, in an order a retry can always finish.
 
         Hide (status ``deleting``, out of every index) -> delete the object -> delete the record
         last. If any step fails the record is still there, marked ``deleting``, so the same
-        DELETE repeated completes the job and nothing is left orphaned.
+        DELETE repeated (by its owner) completes the job and nothing is left orphaned.
+        Another user's image is not found, or, if public and so visible to them, forbidden.
         """
         image = self._repository.get(image_id) if is_image_id(image_id) else None
-        if image is None:
+        if image is None or not (caller.may_delete(image) or caller.may_see(image)):
             raise NotFound("image not found")
+        if not caller.may_delete(image):
+            raise Forbidden("only the image's owner may delete it")
         self._repository.hide_for_deletion(image)
         self._storage.delete_object(image.object_key)
         self._repository.delete_image_item(image_id)
 
-    def _visible_image(self, image_id: str) -> Image:
-        """The image, unless it does not exist or is being deleted (which callers see as gone)."""
+    def _visible_image(self, image_id: str, caller: Caller) -> Image:
+        """The image, unless it does not exist, is being deleted (which callers see as gone), or
+        is not the caller's to see."""
         # An id this service could not have issued cannot exist: answer without a read.
         image = self._repository.get(image_id) if is_image_id(image_id) else None
-        if image is None or image.status is ImageStatus.DELETING:
+        if image is None or image.status is ImageStatus.DELETING or not caller.may_see(image):
             raise NotFound("image not found")
         return image

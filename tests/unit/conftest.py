@@ -6,6 +6,7 @@ mock cannot drift from the infrastructure.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,9 +21,10 @@ from image_api import delete_image, dependencies, download, get_image, list_imag
 from image_core import schema
 from image_core.repository import ImageRepository
 from image_core.services import ImageService
-from image_core.settings import get_settings
+from image_core.settings import get_auth_settings, get_settings
 from image_core.storage import ImageStorage, presigning_client
 from image_processing import handler as processing
+from tests.unit import tokens
 from tests.unit.harness import REGION, ApiClient, FakeClock, deliver_object_created
 
 if TYPE_CHECKING:
@@ -45,7 +47,11 @@ boto_session = boto3.session.Session()
 
 @pytest.fixture(autouse=True)
 def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The variables the CDK constructs set, fake credentials, and no way out to real AWS."""
+    """The variables the CDK constructs set, fake credentials, and no way out to real AWS.
+
+    Tokens are verified against the test issuer's keys, given inline like the local
+    development issuer's (``test_authentication`` also serves them from a JWKS URL).
+    """
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB"):
         monkeypatch.delenv(name, raising=False)
     for name, value in {
@@ -60,6 +66,11 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "UPLOAD_URL_EXPIRES_SECONDS": str(UPLOAD_URL_EXPIRES_SECONDS),
         "DOWNLOAD_URL_EXPIRES_SECONDS": str(DOWNLOAD_URL_EXPIRES_SECONDS),
         "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
+        "AUTH_MODE": "jwt",
+        "AUTH_ISSUER": tokens.ISSUER,
+        "AUTH_AUDIENCE": tokens.AUDIENCE,
+        "AUTH_JWKS_URL": "",
+        "AUTH_JWKS": json.dumps(tokens.issuer().jwks()),
         "POWERTOOLS_SERVICE_NAME": "image-service",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }.items():
@@ -70,7 +81,13 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 # What a warm container keeps between invocations; captured here because tests replace some.
-_WARM_CONTAINER_CACHES = (get_settings, dependencies.image_service, processing.image_service)
+_WARM_CONTAINER_CACHES = (
+    get_settings,
+    get_auth_settings,
+    dependencies.image_service,
+    dependencies.token_verifier,
+    processing.image_service,
+)
 
 
 def _forget_warm_container_state() -> None:
@@ -175,11 +192,11 @@ def service(aws: Aws, clock: FakeClock) -> ImageService:
 
 @pytest.fixture
 def api(service: ImageService, monkeypatch: pytest.MonkeyPatch) -> ApiClient:
-    """Calls the real handlers, with ``service`` injected in place of the warm-container one."""
+    """Calls the real handlers as alice, with ``service`` injected in place of the warm-container one."""
     for module in _API_MODULES:
         monkeypatch.setitem(module.app.dependency_overrides, dependencies.image_service, lambda: service)
     monkeypatch.setattr(processing, "image_service", lambda: service)
-    return ApiClient()
+    return ApiClient.signed_in_as("alice")
 
 
 UploadImage = Callable[..., str]
@@ -187,13 +204,15 @@ UploadImage = Callable[..., str]
 
 @pytest.fixture
 def pending_image(api: ApiClient, clock: FakeClock) -> UploadImage:
-    """Register an image through the API; its object is never uploaded."""
+    """Register an image through the API, signed in as its owner; its object is never uploaded."""
 
-    def register(user_id: str = "alice", tags: Sequence[str] = (), at: str | None = None) -> str:
+    def register(
+        user_id: str = "alice", tags: Sequence[str] = (), at: str | None = None, visibility: str = "private"
+    ) -> str:
         if at is not None:
             clock.set(at)
-        query = {"user_id": user_id, "tags": ",".join(tags)} if tags else {"user_id": user_id}
-        result = api.upload(query=query)
+        query = {"tags": ",".join(tags), "visibility": visibility} if tags else {"visibility": visibility}
+        result = api.as_user(user_id).upload(query=query)
         assert result.status_code == 201, result.body
         image_id: str = result.json()["image_id"]
         return image_id
@@ -205,8 +224,10 @@ def pending_image(api: ApiClient, clock: FakeClock) -> UploadImage:
 def available_image(aws: Aws, pending_image: UploadImage) -> UploadImage:
     """Register an image, upload its object and deliver the S3 event, as a client and S3 would."""
 
-    def create(user_id: str = "alice", tags: Sequence[str] = (), at: str | None = None) -> str:
-        image_id = pending_image(user_id=user_id, tags=tags, at=at)
+    def create(
+        user_id: str = "alice", tags: Sequence[str] = (), at: str | None = None, visibility: str = "private"
+    ) -> str:
+        image_id = pending_image(user_id=user_id, tags=tags, at=at, visibility=visibility)
         key = schema.original_object_key(image_id)
         content = b"\xff\xd8\xff image bytes " + image_id.encode()
         aws.s3.put_object(Bucket=BUCKET_NAME, Key=key, Body=content, ContentType="image/jpeg")

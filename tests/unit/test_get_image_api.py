@@ -27,6 +27,7 @@ def test_available_image_is_described_in_full(api: ApiClient, available_image: U
         "size": len(b"\xff\xd8\xff image bytes ") + len(image_id),
         "status": "available",
         "created_at": "2026-03-01T09:30:00.000000Z",
+        "visibility": "private",
     }
 
 

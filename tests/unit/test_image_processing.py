@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from image_core import schema
@@ -220,3 +223,13 @@ def test_events_for_another_bucket_are_ignored(aws: Aws, api: ApiClient) -> None
     # Then our bucket and table are untouched
     assert aws.object_keys() == [key]
     assert aws.dynamodb_calls == []
+
+
+def test_the_processing_code_needs_none_of_the_api_functions_requirements() -> None:
+    # Its asset bundles only image_processing/requirements.txt: no PyJWT, no cryptography.
+    blocked = "import sys; sys.modules.update(jwt=None, cryptography=None); import image_processing.handler"
+
+    lambda_src = Path(__file__).resolve().parents[2] / "lambda_src"
+    result = subprocess.run([sys.executable, "-c", blocked], cwd=lambda_src, capture_output=True, text=True)
+
+    assert result.returncode == 0, result.stderr
