@@ -21,7 +21,6 @@ USER_ID_FROM_IDENTITY = "is not accepted: who you are comes from your bearer tok
 _user_id = TypeAdapter(UserId)
 
 
-
 @dataclass(frozen=True)
 class Caller:
     """Who a request acts for.

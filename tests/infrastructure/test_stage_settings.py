@@ -9,6 +9,8 @@ from aws_cdk import aws_lambda as lambda_
 import app as cdk_app
 from stacks.settings import STAGE_NAMES, StageSettings, host_architecture, stage_settings
 
+from .conftest import LOCAL_AUTHENTICATION
+
 
 def test_given_the_registry_then_it_has_exactly_local_dev_and_prod() -> None:
     assert STAGE_NAMES == ("local", "dev", "prod")
@@ -35,7 +37,7 @@ def test_given_an_unknown_machine_when_mapped_then_it_fails() -> None:
 
 
 def test_given_local_then_it_runs_on_the_host_signs_for_the_local_cloud_and_is_disposable() -> None:
-    local = stage_settings("local")
+    local = stage_settings("local", authentication=LOCAL_AUTHENTICATION)
 
     assert local.lambda_architecture.name == host_architecture().name
     assert local.s3_public_endpoint == "http://127.0.0.1:4566"
@@ -68,7 +70,11 @@ def test_given_prod_with_origins_then_it_keeps_data_with_pitr_on_arm64_for_those
 
 @pytest.mark.parametrize("name", STAGE_NAMES)
 def test_given_any_stage_then_urls_expire_as_designed_and_uploads_are_capped_at_20_mib(name: str) -> None:
-    settings = stage_settings(name, cors_origins=["https://images.example.com"])
+    # The local cloud has no Cognito: the local stage verifies the development issuer's tokens.
+    authentication = LOCAL_AUTHENTICATION if name == "local" else None
+    settings = stage_settings(
+        name, cors_origins=["https://images.example.com"], authentication=authentication
+    )
 
     assert settings.upload_url_expires_seconds == 900
     assert settings.download_url_expires_seconds == 300
@@ -77,7 +83,7 @@ def test_given_any_stage_then_urls_expire_as_designed_and_uploads_are_capped_at_
 
 
 def test_given_settings_then_they_are_frozen_and_keyword_only() -> None:
-    settings = stage_settings("local")
+    settings = stage_settings("local", authentication=LOCAL_AUTHENTICATION)
 
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.name = "other"  # type: ignore[misc]
@@ -107,8 +113,12 @@ def test_given_cors_origins_in_the_context_when_parsed_then_they_become_a_list(
 
 def test_local_cloud_on_another_port_gets_presigned_urls_for_that_port() -> None:
     # Given the local cloud listening on 4567 (LOCALCLOUD_PORT), which make passes on
-    settings = stage_settings("local", s3_public_endpoint="http://127.0.0.1:4567")
+    settings = stage_settings(
+        "local", s3_public_endpoint="http://127.0.0.1:4567", authentication=LOCAL_AUTHENTICATION
+    )
 
     # Then presigned URLs are signed for it, and nothing else changes
     assert settings.s3_public_endpoint == "http://127.0.0.1:4567"
-    assert settings.removal_policy == stage_settings("local").removal_policy
+    assert (
+        settings.removal_policy == stage_settings("local", authentication=LOCAL_AUTHENTICATION).removal_policy
+    )
