@@ -66,13 +66,13 @@ localcloud-logs: ## the local cloud's log (make localcloud-logs FOLLOW=1 to foll
 
 # --- the image service on the local cloud ------------------------------------------------
 
-bootstrap-local: install localcloud-start
-	@$(LOCALCLOUD_ENV) $(CDKLOCAL) bootstrap aws://$(LOCALCLOUD_ACCOUNT)/$(LOCALCLOUD_REGION) -c stage=$(STAGE) --quiet >/dev/null
+bootstrap-local: install localcloud-start dev-issuer
+	@$(LOCALCLOUD_ENV) $(CDKLOCAL) bootstrap aws://$(LOCALCLOUD_ACCOUNT)/$(LOCALCLOUD_REGION) $(LOCAL_CONTEXT) --quiet >/dev/null
 
 dev-issuer: $(VENV)/.installed ## create the local development issuer's key pair, once (make up does)
 	@$(PYTHON) -m localcloud.dev_issuer --dir $(DEV_ISSUER) init
 
-deploy-local: bootstrap-local dev-issuer ## deploy the image service to the local cloud (writes .localcloud/outputs.json)
+deploy-local: bootstrap-local ## deploy the image service to the local cloud (writes .localcloud/outputs.json)
 	$(LOCALCLOUD_ENV) $(CDKLOCAL) deploy $(STACK) $(LOCAL_CONTEXT) \
 		--require-approval never --progress events \
 		--outputs-file $(OUTPUTS)
