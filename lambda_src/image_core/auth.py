@@ -83,9 +83,10 @@ class JwksEndpoint:
             raise Unavailable("cannot verify tokens right now; retry later") from error
         try:
             return self._client.get_signing_key(kid)
-        except jwt.PyJWKClientConnectionError as error:  # refreshing for an unknown kid failed
+        except (jwt.PyJWKClientConnectionError, jwt.PyJWKSetError, ValueError) as error:
+            # Refreshing the set for an unknown kid failed, or brought back no usable set.
             raise Unavailable("cannot verify tokens right now; retry later") from error
-        except (jwt.PyJWKClientError, jwt.PyJWKSetError) as error:
+        except jwt.PyJWKClientError as error:  # no key with this kid, even after a refresh
             raise Unauthorized(Refusal.INVALID, reason=str(error)) from error
 
 

@@ -173,11 +173,23 @@ def test_keys_that_cannot_be_fetched_make_the_service_unavailable_not_the_caller
     assert snapshot(aws) == before
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(urllib.error.URLError("down"), id="unreachable"),
+        pytest.param(b"<html>maintenance</html>", id="not JSON"),
+        pytest.param(b'{"keys": [{"kty": "unknown"}]}', id="no usable keys"),
+    ],
+)
 def test_a_failed_refresh_for_an_unknown_kid_is_unavailable_too(
-    api: ApiClient, alices_image: str, endpoint: JwksEndpoint, jwks_clock: Callable[[float], None]
+    api: ApiClient,
+    alices_image: str,
+    endpoint: JwksEndpoint,
+    jwks_clock: Callable[[float], None],
+    answer: Exception | bytes,
 ) -> None:
-    # Given the set cached, and the endpoint down when a token with a new kid arrives
-    endpoint.answer = urllib.error.URLError("down")
+    # Given the set cached, and the endpoint failing when a token with a new kid arrives
+    endpoint.answer = answer
     jwks_clock(31)
 
     result = ApiClient.with_token(issuer().token(key=SigningKey.generate("ES256", "new"))).get(alices_image)
