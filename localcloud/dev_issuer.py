@@ -145,12 +145,11 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("--expires-in", type=int, default=TOKEN_LIFETIME_SECONDS, metavar="SECONDS")
     arguments = parser.parse_args(argv)
 
-    if arguments.command == "init":
-        _, created = DevIssuer.create_or_load(arguments.dir)
-        if created:
-            print(f"dev issuer: created a signing key in {arguments.dir}", file=sys.stderr)
-    else:
-        issuer, _ = DevIssuer.create_or_load(arguments.dir)
+    issuer, created = DevIssuer.create_or_load(arguments.dir)
+    if created:
+        # On stderr: a token is the only thing `token` prints on stdout.
+        print(f"dev issuer: created a signing key in {arguments.dir}", file=sys.stderr)
+    if arguments.command == "token":
         print(issuer.token(arguments.user, expires_in=arguments.expires_in))
 
 

@@ -10,9 +10,10 @@ One table holds every item of an image, under the partition ``IMAGE#<image_id>``
   tag query is answered from the index alone.
 
 The listing indexes are *sparse*: their key attributes are written only while an image is
-``available``, so pending, rejected or deleting images cost no reads when listing. Every
-list filter combination maps to exactly one index and one partition (see ``ListIndex``),
-and the sort key ``<created_at>#<image_id>`` makes date ranges a key condition.
+``available`` (the public index's only while it is also public), so pending, private,
+rejected or deleting images cost no reads when listing. Every list filter combination maps
+to exactly one index and one partition (see ``ListIndex``), and the sort key
+``<created_at>#<image_id>`` makes date ranges a key condition.
 """
 
 from __future__ import annotations
