@@ -60,7 +60,8 @@ class Caller:
             raise InvalidParameter("user_id", error.errors()[0]["msg"]) from None
 
     def owner_of_upload(self) -> str:
-        """Who owns an image this caller uploads: always the caller."""
+        """Who owns an image this caller uploads: the caller (with authentication off, the user
+        the request names, which it must)."""
         if self.user_id is None:
             raise InvalidParameter("user_id", "is required")
         return self.user_id
