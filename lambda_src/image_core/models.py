@@ -109,6 +109,9 @@ def _date_or_aware_datetime(value: object) -> object:
     try:
         if _DATE_ONLY.fullmatch(value):
             return date.fromisoformat(value)
+        if "T" not in value.upper():
+            # fromisoformat would read "20260301" as a datetime; for a caller it is a bad date.
+            raise ValueError(value)
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError("expected YYYY-MM-DD or an ISO-8601 datetime with a UTC offset") from None

@@ -39,7 +39,14 @@ from localcloud_plugins.host_executor.runtimes import (
 )
 
 NODE = shutil.which("node")
-needs_node = pytest.mark.skipif(NODE is None, reason="node is not on PATH")
+# Node.js is a requirement of the project (the CDK CLI), so a missing one fails, never skips.
+needs_node = pytest.mark.usefixtures("node_on_path")
+
+
+@pytest.fixture
+def node_on_path() -> None:
+    assert NODE is not None, "node is not on PATH: install Node.js 20 (the project needs it for the CDK CLI)"
+
 
 STARTUP_TIMEOUT = 10.0
 # Behaviour, not performance: how much later than its limit a timed-out call may come back.
@@ -888,3 +895,63 @@ def test_given_cfn_response_origin_when_function_calls_another_host_then_the_req
 
     assert "error" in json.loads(outcome.payload)
     assert received == []
+
+
+def test_given_python_module_that_prints_at_import_when_first_invoked_then_those_lines_are_in_its_logs(
+    start_function: StartFunction,
+) -> None:
+    code = """
+    print("warming up the model")
+
+    def handler(event, context):
+        print("serving")
+        return "ok"
+    """
+    function = start_function("python3.13", {"init.py": code}, "init.handler")
+
+    first = function.invoke({})
+    second = function.invoke({})
+
+    assert "warming up the model" in first.logs
+    assert "serving" in first.logs
+    assert "warming up the model" not in second.logs
+
+
+def test_given_python_handler_returning_something_not_json_when_invoked_then_it_is_a_marshal_error(
+    start_function: StartFunction,
+) -> None:
+    code = """
+    def handler(event, context):
+        return {"when": object()}
+    """
+    function = start_function("python3.13", {"not_json.py": code}, "not_json.handler")
+
+    outcome = function.invoke({})
+
+    assert outcome.kind == "error"
+    assert outcome.payload["errorType"] == "Runtime.MarshalError"
+    assert outcome.payload["errorMessage"].startswith("Unable to marshal response:")
+
+
+def test_given_python_handler_that_exits_leaving_a_child_when_invoked_then_the_child_is_killed(
+    start_function: StartFunction, tmp_path: Path
+) -> None:
+    code = """
+    import os, subprocess, sys
+
+    def handler(event, context):
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        open(event["child_pid_file"], "w").write(str(child.pid))
+        os._exit(1)
+    """
+    function = start_function("python3.13", {"orphan.py": code}, "orphan.handler")
+    child_pid_file = tmp_path / "orphan-child.pid"
+
+    outcome = function.invoke({"child_pid_file": str(child_pid_file)})
+
+    assert outcome.kind == "exit"
+    child_pid = int(child_pid_file.read_text())
+    deadline = time.monotonic() + 2
+    while not _gone(child_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(child_pid)

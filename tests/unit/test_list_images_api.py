@@ -256,6 +256,7 @@ def test_every_filter_combination_is_one_bounded_query_on_its_index(
         pytest.param({"to": "2026-03-01T10:00:00"}, "to", id="naive to"),
         pytest.param({"from": "yesterday"}, "from", id="from not a date"),
         pytest.param({"to": "2026-02-30"}, "to", id="to not a real day"),
+        pytest.param({"from": "20260301"}, "from", id="date without dashes"),
         pytest.param({"from": "2026-03-02", "to": "2026-03-01"}, "from", id="from after to"),
         pytest.param(
             {"from": "2026-03-01T12:00:00+01:00", "to": "2026-03-01T10:59:59Z"},
@@ -400,3 +401,10 @@ def test_cursor_outside_the_date_range_is_rejected_even_with_a_valid_fingerprint
     # Then it is refused before any read
     assert result.status_code == 400
     assert "'cursor'" in result.error["message"]
+
+
+def test_a_date_without_dashes_is_answered_as_a_bad_date_not_a_missing_offset(api: ApiClient) -> None:
+    result = api.list(**{"from": "20260301"})
+
+    assert result.status_code == 400
+    assert "YYYY-MM-DD" in result.error["message"]

@@ -13,7 +13,6 @@ with its own error, instead of after CloudFormation's hour-long wait.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import uuid
@@ -34,6 +33,8 @@ from localstack.services.cloudformation.resource_provider import (
 )
 from localstack.services.edge import ROUTER
 from localstack.utils.objects import singleton_factory
+
+from .cloudformation_shapes import custom_resource_properties, fallback_physical_id
 
 RESPONSE_PATH = "/_localcloud/cfn-responses"
 # A function that returned without answering may still have its PUT in flight.
@@ -80,11 +81,6 @@ def response_origin() -> str:
     return f"http://127.0.0.1:{config.GATEWAY_LISTEN[0].port}"
 
 
-def fallback_physical_id(stack_id: str, logical_id: str) -> str:
-    digest = hashlib.sha256(f"{stack_id}/{logical_id}".encode()).hexdigest()[:12].upper()
-    return f"{logical_id}-{digest}"
-
-
 class CustomResourceProvider(ResourceProvider[dict[str, Any]]):
     TYPE = "AWS::CloudFormation::CustomResource"
     SCHEMA: ClassVar[dict[str, Any]] = {
@@ -119,14 +115,14 @@ class CustomResourceProvider(ResourceProvider[dict[str, Any]]):
             "RequestId": str(uuid.uuid4()),
             "LogicalResourceId": request.logical_resource_id,
             "ResourceType": request.resource_type,
-            "ResourceProperties": _without_outputs(properties),
+            "ResourceProperties": custom_resource_properties(properties),
         }
         if request_type != "Create":
             event["PhysicalResourceId"] = previous.get("PhysicalResourceId") or fallback_physical_id(
                 request.stack_id, request.logical_resource_id
             )
         if request_type == "Update":
-            event["OldResourceProperties"] = _without_outputs(previous)
+            event["OldResourceProperties"] = custom_resource_properties(previous)
 
         collector = response_collector()
         answer = collector.expect(token)
@@ -169,32 +165,6 @@ class CustomResourceProvider(ResourceProvider[dict[str, Any]]):
             return None
         message: str = result["Payload"].read().decode(errors="replace")
         return message
-
-
-def _without_outputs(properties: dict[str, Any]) -> dict[str, Any]:
-    """The template's properties as CloudFormation sends them to a custom resource.
-
-    Only the template's properties (not what the function answered earlier), and every
-    scalar as a string: CloudFormation turns ``true`` into ``"true"`` and ``5`` into
-    ``"5"``, and handlers rely on it (CDK's notifications handler calls ``.lower()``).
-    """
-    return {
-        key: as_cloudformation_strings(value)
-        for key, value in properties.items()
-        if key != "PhysicalResourceId"
-    }
-
-
-def as_cloudformation_strings(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: as_cloudformation_strings(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [as_cloudformation_strings(item) for item in value]
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return value
 
 
 class CustomResourceProviderPlugin(CloudFormationResourceProviderPlugin):

@@ -16,16 +16,7 @@ from localstack.runtime import hooks
 from localstack.services.cloudformation.resource_provider import OperationStatus, ProgressEvent
 from localstack.utils.patch import patch
 
-
-def point_in_time_recovery(model: dict[str, Any], region: str) -> bool | None:
-    """The PITR setting a table's template asks for, or None when it says nothing."""
-    spec = model.get("PointInTimeRecoverySpecification")
-    for replica in model.get("Replicas") or []:  # GlobalTable: the replica in this region
-        if replica.get("Region") in (None, region):
-            spec = replica.get("PointInTimeRecoverySpecification") or spec
-    if not spec or "PointInTimeRecoveryEnabled" not in spec:
-        return None
-    return str(spec["PointInTimeRecoveryEnabled"]).lower() == "true"
+from .cloudformation_shapes import point_in_time_recovery
 
 
 def _apply(request: Any, event: ProgressEvent[Any]) -> ProgressEvent[Any]:

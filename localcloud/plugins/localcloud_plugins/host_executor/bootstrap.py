@@ -21,6 +21,10 @@ if sys.path and os.path.realpath(sys.path[0]) == os.path.dirname(os.path.realpat
     del sys.path[0]
 
 
+class MarshalError(Exception):
+    """The handler's return value is not JSON; Lambda calls this Runtime.MarshalError."""
+
+
 class LambdaContext:
     """The context object Lambda passes to Python handlers."""
 
@@ -110,9 +114,13 @@ def main() -> None:
         try:
             event = json.loads(request["payload"]) if request["payload"] else {}
             result = handler(event, LambdaContext(request))
-            answer: dict[str, Any] = {"type": "response", "payload": json.dumps(result)}
+            try:
+                payload = json.dumps(result)
+            except (TypeError, ValueError) as exc:
+                raise MarshalError(f"Unable to marshal response: {exc}") from None
+            answer: dict[str, Any] = {"type": "response", "payload": payload}
         except Exception as exc:
-            error = error_payload(exc)
+            error = error_payload(exc, "Runtime.MarshalError" if isinstance(exc, MarshalError) else None)
             # Lambda's Python runtime logs unhandled errors in this shape.
             print(f"[ERROR] {error['errorType']}: {error['errorMessage']}", file=sys.stderr)
             traceback.print_exc()

@@ -48,6 +48,9 @@ class RuntimeProcess:
         self._to_child = -1
         self._from_child = -1
         self._buffer = b""
+        # Where the next invocation's logs begin: what the process printed while starting
+        # belongs to its first invocation, as Lambda reports init output with it.
+        self._logs_read_to = 0
         self.init_error: dict[str, Any] | None = None
 
     @property
@@ -66,6 +69,7 @@ class RuntimeProcess:
         env[CONTROL_IN_ENV] = str(request_read)
         env[CONTROL_OUT_ENV] = str(answer_write)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._logs_read_to = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
                 self._command,
@@ -98,7 +102,7 @@ class RuntimeProcess:
 
     def invoke(self, request_line: bytes, timeout: float) -> Outcome:
         """Send one invocation and wait for its answer, at most ``timeout`` seconds."""
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        offset = self._logs_read_to
         deadline = time.monotonic() + timeout
         try:
             os.write(self._to_child, request_line)
@@ -129,9 +133,10 @@ class RuntimeProcess:
             if not poller.poll(math.ceil(remaining * 1000)):
                 return None
             chunk = os.read(self._from_child, 65536)
-            if not chunk:  # the process closed its end: it exited
+            if not chunk:  # the process closed its end: it exited (or is about to)
                 if self._proc:
-                    self._proc.wait()
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        self._proc.wait(timeout=1)
                 return None
             self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
@@ -141,7 +146,9 @@ class RuntimeProcess:
     def _logs_since(self, offset: int) -> str:
         with self.log_path.open("rb") as log:
             log.seek(offset)
-            return log.read().decode(errors="replace")
+            logs = log.read()
+        self._logs_read_to = offset + len(logs)
+        return logs.decode(errors="replace")
 
     def tail_logs(self, limit: int = 4000) -> str:
         if not self.log_path.exists():
@@ -160,7 +167,9 @@ class RuntimeProcess:
         return 0
 
     def kill(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
+        """Kill the process and whatever it started (its process group), and close the pipes."""
+        if self._proc is not None:
+            # Also when the process itself has exited: children it spawned may live on.
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._proc.pid, signal.SIGKILL)
             self._proc.wait()

@@ -1,0 +1,1 @@
+"""The image service end to end against the local cloud (``make test-integration``)."""
