@@ -19,8 +19,14 @@ STAGE ?= local
 STACK := ImageService-$(STAGE)
 OUTPUTS := .localcloud/outputs.json
 LOCALCLOUD := python3 localcloud/cli.py
+# The local development issuer (the local cloud has no Cognito): its key pair, and the
+# issuer.json whose public keys the CDK app hands to the functions.
+DEV_ISSUER := .localcloud/dev-issuer
+# What the local stage is synthesized with; AUTH_MODE=none deploys it without authentication.
+LOCAL_CONTEXT := -c stage=$(STAGE) -c s3_public_endpoint=$(LOCALCLOUD_URL) \
+	-c dev_issuer=$(DEV_ISSUER)/issuer.json $(if $(AUTH_MODE),-c auth_mode=$(AUTH_MODE))
 
-.PHONY: help up down url install localcloud-install localcloud-start localcloud-stop localcloud-status \
+.PHONY: help up down url token dev-issuer install localcloud-install localcloud-start localcloud-stop localcloud-status \
 	localcloud-logs bootstrap-local deploy-local destroy-local synth deploy-aws check lint typecheck \
 	test test-unit test-infra test-localcloud test-integration bench clean
 
@@ -61,22 +67,28 @@ localcloud-logs: ## the local cloud's log (make localcloud-logs FOLLOW=1 to foll
 
 # --- the image service on the local cloud ------------------------------------------------
 
-bootstrap-local: install localcloud-start
-	@$(LOCALCLOUD_ENV) $(CDKLOCAL) bootstrap aws://$(LOCALCLOUD_ACCOUNT)/$(LOCALCLOUD_REGION) -c stage=$(STAGE) --quiet >/dev/null
+bootstrap-local: install localcloud-start dev-issuer
+	@$(LOCALCLOUD_ENV) $(CDKLOCAL) bootstrap aws://$(LOCALCLOUD_ACCOUNT)/$(LOCALCLOUD_REGION) $(LOCAL_CONTEXT) --quiet >/dev/null
+
+dev-issuer: $(VENV)/.installed ## create the local development issuer's key pair, once (make up does)
+	@$(PYTHON) -m localcloud.dev_issuer --dir $(DEV_ISSUER) init
 
 deploy-local: bootstrap-local ## deploy the image service to the local cloud (writes .localcloud/outputs.json)
-	$(LOCALCLOUD_ENV) $(CDKLOCAL) deploy $(STACK) -c stage=$(STAGE) -c s3_public_endpoint=$(LOCALCLOUD_URL) \
+	$(LOCALCLOUD_ENV) $(CDKLOCAL) deploy $(STACK) $(LOCAL_CONTEXT) \
 		--require-approval never --progress events \
 		--outputs-file $(OUTPUTS)
 
-destroy-local: ## remove the image service from the local cloud
-	$(LOCALCLOUD_ENV) $(CDKLOCAL) destroy $(STACK) -c stage=$(STAGE) -c s3_public_endpoint=$(LOCALCLOUD_URL) --force
+destroy-local: dev-issuer ## remove the image service from the local cloud
+	$(LOCALCLOUD_ENV) $(CDKLOCAL) destroy $(STACK) $(LOCAL_CONTEXT) --force
 
 up: deploy-local ## install, start the local cloud, deploy, print the API URL and a walkthrough
 	@$(PYTHON) -m localcloud.outputs walkthrough $(OUTPUTS)
 
 url: ## print the deployed API's base URL
 	@$(PYTHON) -m localcloud.outputs url $(OUTPUTS)
+
+token: dev-issuer ## print a bearer token of the local development issuer, valid 1 h: make token USER=alice
+	@$(PYTHON) -m localcloud.dev_issuer --dir $(DEV_ISSUER) token "$(USER)"
 
 down: localcloud-stop ## stop the local cloud
 

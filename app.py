@@ -2,6 +2,15 @@
 
 ``-c processing_fault_tag=<tag>`` replaces the tag that makes processing fail on purpose;
 only test stages accept one (the local stage has one by default).
+
+Who may call the API (``-c`` context, all optional):
+
+* ``auth_mode=jwt|none``: verify bearer tokens (the default), or trust a ``user_id``
+  parameter (demos; refused for prod);
+* ``auth_issuer=... auth_audience=a,b auth_jwks_url=... [auth_identity_claim=sub]``: accept
+  tokens of that OpenID Connect provider instead of a Cognito user pool the stack creates;
+* ``dev_issuer=.localcloud/dev-issuer/issuer.json``: the local development issuer, whose
+  public keys go to the functions inline (``make up`` passes it; ``localcloud/dev_issuer.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ from aws_cdk import App, Validations  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from stacks.image_service_stack import ImageServiceStack  # noqa: E402
-from stacks.settings import stage_settings  # noqa: E402
+from stacks.settings import Authentication, AuthMode, TokenIssuer, stage_settings  # noqa: E402
 
 DEFAULT_STAGE = "local"
 
@@ -38,11 +47,46 @@ def cdk_json_context() -> dict[str, Any]:
 
 
 def _origins(value: object) -> list[str] | None:
-    """``-c cors_origins=a,b`` arrives as a string; cdk.json may hold a list."""
+    """``-c cors_origins=a,b`` arrives as a string; cdk.json may hold a list (so may ``auth_audience``)."""
     if value is None:
         return None
     items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
     return [str(item).strip() for item in items if str(item).strip()]
+
+
+def _authentication(app: App) -> Authentication:
+    """``auth_mode``, and the token issuer named by ``dev_issuer`` or the ``auth_*`` values."""
+    context = app.node.try_get_context
+    mode_name = str(context("auth_mode") or AuthMode.JWT.value)
+    try:
+        mode = AuthMode(mode_name)
+    except ValueError:
+        raise ValueError(f"unknown auth_mode {mode_name!r}; choose jwt or none") from None
+    dev_issuer, external_issuer = context("dev_issuer"), context("auth_issuer")
+    if dev_issuer and external_issuer:
+        raise ValueError("give either dev_issuer or auth_issuer, not both")
+    issuer: TokenIssuer | None = None
+    if dev_issuer:
+        issuer = _dev_issuer(Path(str(dev_issuer)))
+    elif external_issuer:
+        issuer = TokenIssuer(
+            issuer=str(external_issuer),
+            audiences=tuple(_origins(context("auth_audience")) or ()),
+            jwks_url=str(context("auth_jwks_url") or ""),
+            identity_claim=str(context("auth_identity_claim") or "sub"),
+        )
+    return Authentication(mode=mode, token_issuer=issuer)
+
+
+def _dev_issuer(path: Path) -> TokenIssuer:
+    """The local development issuer as its ``issuer.json`` describes it (issuer, audience, public JWKS)."""
+    path = path if path.is_absolute() else PROJECT_ROOT / path
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist: create the development issuer with `make dev-issuer`")
+    described = json.loads(path.read_text())
+    return TokenIssuer(
+        issuer=described["issuer"], audiences=(described["audience"],), jwks=json.dumps(described["jwks"])
+    )
 
 
 def build(app: App) -> ImageServiceStack:
@@ -52,6 +96,7 @@ def build(app: App) -> ImageServiceStack:
         cors_origins=_origins(app.node.try_get_context("cors_origins")),
         s3_public_endpoint=app.node.try_get_context("s3_public_endpoint"),
         processing_fault_tag=app.node.try_get_context("processing_fault_tag"),
+        authentication=_authentication(app),
     )
     stack = ImageServiceStack(app, settings.stack_name, settings=settings)
     # Every finding is an error at synth unless acknowledged, with its reason, next to its cause.

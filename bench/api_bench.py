@@ -7,6 +7,7 @@ ratio to a floor measured in the same run, interleaved with the operations: a re
 the local cloud's own health endpoint, which crosses the same loopback HTTP gateway but
 no API Gateway, Lambda, DynamoDB or S3. The ratio is what to compare between runs and
 commits. Bounded in requests and in time; loopback only. Whatever it creates it deletes.
+Requests carry a bearer token of the local development issuer, as every client's must.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import requests
 from PIL import Image
 
+from localcloud.dev_issuer import DevIssuer
 from localcloud.outputs import api_url, stack_outputs
 
 ROUNDS = 60  # requests per operation, interleaved round-robin with the floor
@@ -55,11 +57,9 @@ def timed(call: Callable[[], requests.Response], expected: int) -> float:
     return elapsed
 
 
-def upload_image(session: requests.Session, api: str, user: str) -> str:
-    """One available image to read, through the real upload path."""
-    grant = session.post(
-        f"{api}images/upload", params={"user_id": user, "tags": "bench", "content_type": "image/png"}
-    )
+def upload_image(session: requests.Session, api: str) -> str:
+    """One available image to read, through the real upload path (the session's user owns it)."""
+    grant = session.post(f"{api}images/upload", params={"tags": "bench", "content_type": "image/png"})
     grant.raise_for_status()
     body = grant.json()
     data = io.BytesIO()
@@ -91,15 +91,15 @@ def main() -> None:
     origin = api.split("/_aws/")[0]
     session = requests.Session()
     user = f"bench-{uuid.uuid4().hex[:8]}"
+    # Valid for an hour; the bench is bounded to a few minutes.
+    session.headers["Authorization"] = f"Bearer {DevIssuer.load().token(user)}"
     created: list[str] = []
     try:
-        image_id = upload_image(session, api, user)
+        image_id = upload_image(session, api)
         created.append(image_id)
 
         def request_upload() -> requests.Response:
-            response = session.post(
-                f"{api}images/upload", params={"user_id": user, "content_type": "image/png"}
-            )
+            response = session.post(f"{api}images/upload", params={"content_type": "image/png"})
             if response.status_code == 201:
                 created.append(response.json()["image_id"])
             return response
@@ -107,7 +107,7 @@ def main() -> None:
         operations: dict[str, tuple[Callable[[], requests.Response], int]] = {
             "floor: gateway health": (lambda: session.get(f"{origin}/_localstack/health"), 200),
             "GET /images/{id}": (lambda: session.get(f"{api}images/{image_id}"), 200),
-            "GET /images?user_id": (lambda: session.get(f"{api}images", params={"user_id": user}), 200),
+            "GET /images (own)": (lambda: session.get(f"{api}images"), 200),
             "GET /images?tag&from": (
                 lambda: session.get(f"{api}images", params={"tag": "bench", "from": "2000-01-01"}),
                 200,
@@ -129,7 +129,9 @@ def main() -> None:
 
         throughput = {
             "floor: gateway health": concurrent_rate(lambda: session.get(f"{origin}/_localstack/health")),
-            "GET /images/{id}": concurrent_rate(lambda: requests.get(f"{api}images/{image_id}", timeout=30)),
+            "GET /images/{id}": concurrent_rate(
+                lambda: requests.get(f"{api}images/{image_id}", headers=session.headers, timeout=30)
+            ),
         }
         report(series, throughput, args.json)
     finally:

@@ -15,6 +15,7 @@ from constructs import Construct
 from image_core.schema import ORIGINALS_PREFIX, VARIANTS_PREFIX
 from stacks.python_function_code import python_code_asset
 from stacks.service_function import FunctionOptions, ServiceFunction, nag_arn
+from stacks.settings import AuthMode, TokenIssuer
 
 ORIGINALS = f"{ORIGINALS_PREFIX}*"
 VARIANTS = f"{VARIANTS_PREFIX}*"
@@ -71,6 +72,8 @@ class ImageApi(Construct):
         download_url_expires_seconds: int,
         max_upload_bytes: int,
         pending_grace_seconds: int,
+        auth_mode: AuthMode,
+        token_issuer: TokenIssuer | None,
     ) -> None:
         super().__init__(scope, construct_id)
         # One asset for the five functions: each loads only the module its handler names.
@@ -85,6 +88,7 @@ class ImageApi(Construct):
             "PENDING_GRACE_SECONDS": str(pending_grace_seconds),
             # Not in the design's table yet: proxy responses need their own CORS headers.
             "CORS_ALLOWED_ORIGINS": ",".join(cors_allowed_origins),
+            **_auth_environment(auth_mode, token_issuer),
         }
 
         def function(construct_id: str, handler: str, description: str) -> ServiceFunction:
@@ -189,12 +193,14 @@ class ImageApi(Construct):
             ),
             Acknowledgment(
                 id="AwsSolutions-APIG4",
-                reason="No authorization until the identity issue adds it; until then the API is "
-                "open and limited by its stage's throttling only.",
+                reason="Every function verifies the caller's bearer token itself (image_core.auth) "
+                "before any data is touched; the local cloud runs no authorizers, so an authorizer "
+                "would be a second check that no test could exercise.",
             ),
             Acknowledgment(
                 id="AwsSolutions-COG4",
-                reason="A Cognito or JWT authorizer arrives with the identity issue.",
+                reason="Tokens of the Cognito user pool (or the configured issuer) are verified in "
+                "every function against the issuer's JWKS, not by an API Gateway authorizer (APIG4).",
             ),
             Acknowledgment(
                 id="AwsSolutions-APIG1",
@@ -227,6 +233,22 @@ class ImageApi(Construct):
                 f"{nag_arn(bucket)}/{VARIANTS}",
                 "Variants are keyed by image id and revision; the grant is limited to the variants prefix.",
             )
+
+
+def _auth_environment(auth_mode: AuthMode, token_issuer: TokenIssuer | None) -> dict[str, str]:
+    """The functions' AUTH_* variables (image_core.settings.AuthSettings)."""
+    if auth_mode is AuthMode.NONE:
+        return {"AUTH_MODE": auth_mode.value}
+    if token_issuer is None:
+        raise ValueError("the API verifies tokens: it needs the issuer whose tokens it accepts")
+    return {
+        "AUTH_MODE": auth_mode.value,
+        "AUTH_ISSUER": token_issuer.issuer,
+        "AUTH_AUDIENCE": ",".join(token_issuer.audiences),
+        "AUTH_JWKS_URL": token_issuer.jwks_url,
+        "AUTH_JWKS": token_issuer.jwks,
+        "AUTH_IDENTITY_CLAIM": token_issuer.identity_claim,
+    }
 
 
 def _route(resource: apigw.IResource, method: str, operation: ServiceFunction) -> None:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import Aws, CfnOutput, Stack
 from constructs import Construct
 
+from stacks.identity import CognitoIssuer
 from stacks.image_api import ImageApi
 from stacks.image_bucket import ImageBucket
 from stacks.image_processing import ImageProcessing
 from stacks.metadata_table import MetadataTable
 from stacks.service_function import FunctionOptions
-from stacks.settings import FunctionSizing, StageSettings
+from stacks.settings import AuthMode, FunctionSizing, StageSettings
 
 
 class ImageServiceStack(Stack):
@@ -35,6 +36,13 @@ class ImageServiceStack(Stack):
             point_in_time_recovery=settings.point_in_time_recovery,
             removal_policy=settings.removal_policy,
         )
+        auth = settings.authentication
+        users = (
+            CognitoIssuer(self, "Users", removal_policy=settings.removal_policy)
+            if auth.creates_user_pool
+            else None
+        )
+        token_issuer = users.token_issuer if users is not None else auth.token_issuer
         api = ImageApi(
             self,
             "Api",
@@ -50,6 +58,8 @@ class ImageServiceStack(Stack):
             download_url_expires_seconds=settings.download_url_expires_seconds,
             max_upload_bytes=settings.max_upload_bytes,
             pending_grace_seconds=settings.pending_grace_seconds,
+            auth_mode=auth.mode,
+            token_issuer=token_issuer,
         )
         processing = ImageProcessing(
             self,
@@ -71,11 +81,21 @@ class ImageServiceStack(Stack):
         CfnOutput(self, "BucketName", value=images.bucket.bucket_name)
         CfnOutput(self, "TableName", value=metadata.table.table_name)
         CfnOutput(self, "ProcessingFunctionName", value=processing.function.function_name)
+        # What a client needs to sign in and call the API.
+        CfnOutput(self, "AuthMode", value=auth.mode.value)
+        if auth.mode is AuthMode.JWT and token_issuer is not None:
+            CfnOutput(self, "TokenIssuer", value=token_issuer.issuer)
+            CfnOutput(self, "TokenAudience", value=",".join(token_issuer.audiences))
+        if users is not None:
+            CfnOutput(self, "UserPoolId", value=users.user_pool.user_pool_id)
+            CfnOutput(self, "UserPoolClientId", value=users.client.user_pool_client_id)
+            CfnOutput(self, "Region", value=Aws.REGION)
 
         self.images = images
         self.metadata = metadata
         self.api = api
         self.processing = processing
+        self.users = users
 
 
 def _function_options(settings: StageSettings, sizing: FunctionSizing) -> FunctionOptions:

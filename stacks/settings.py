@@ -8,9 +8,11 @@ CDK context, so a construct can be built in a test with any settings at all.
 from __future__ import annotations
 
 import dataclasses
+import json
 import platform
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
@@ -22,6 +24,59 @@ MIB = 1024 * 1024
 TEST_STAGES = frozenset({"local"})
 # Images tagged so fail processing on purpose in the local stage (the failure path's tests).
 LOCAL_FAULT_TAG = "inject-processing-failure"
+# Lambda allows 4 KB of environment per function; an inline JWKS must leave room for the rest.
+MAX_INLINE_JWKS_BYTES = 2048
+
+
+class AuthMode(StrEnum):
+    """How the API functions know who calls (their ``AUTH_MODE``)."""
+
+    # Every request carries a bearer token of the stage's issuer, verified by the functions.
+    JWT = "jwt"
+    # Nothing is verified; the user_id parameter names the actor. For demos; never in prod.
+    NONE = "none"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokenIssuer:
+    """An OpenID Connect / OAuth issuer whose tokens the API accepts.
+
+    ``issuer`` is the tokens' ``iss``; ``audiences`` the ids a token must name (``aud``, or a
+    Cognito access token's ``client_id``); the keys are at ``jwks_url``, or inline in ``jwks``
+    (the local development issuer's, whose private key never leaves the developer's machine).
+    The values may be CDK tokens (the stack's own Cognito user pool).
+    """
+
+    issuer: str
+    audiences: tuple[str, ...]
+    jwks_url: str = ""
+    jwks: str = ""
+    identity_claim: str = "sub"
+
+    def __post_init__(self) -> None:
+        if not self.issuer or not self.audiences or not all(self.audiences):
+            raise ValueError("a token issuer needs its issuer (iss) and at least one audience")
+        if bool(self.jwks_url) == bool(self.jwks):
+            raise ValueError("a token issuer needs exactly one of a JWKS URL and an inline JWKS")
+        if self.jwks:
+            if len(self.jwks.encode()) > MAX_INLINE_JWKS_BYTES:
+                raise ValueError(f"an inline JWKS must stay under {MAX_INLINE_JWKS_BYTES} bytes")
+            keys = json.loads(self.jwks).get("keys")
+            if not isinstance(keys, list) or not keys:
+                raise ValueError("an inline JWKS must be a JSON object with a non-empty 'keys' list")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Authentication:
+    """Who may call the API: ``token_issuer``'s users, or, when None, those of a Cognito user
+    pool the stack creates; with ``mode`` NONE, anybody (see ``AuthMode``)."""
+
+    mode: AuthMode = AuthMode.JWT
+    token_issuer: TokenIssuer | None = None
+
+    @property
+    def creates_user_pool(self) -> bool:
+        return self.mode is AuthMode.JWT and self.token_issuer is None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,6 +120,11 @@ class StageSettings:
     # share grows with it.
     processing_function: FunctionSizing = FunctionSizing(memory_mb=1536, timeout_seconds=60)
     failure_function: FunctionSizing = FunctionSizing(memory_mb=256, timeout_seconds=30)
+    authentication: Authentication = field(default_factory=Authentication)
+    # Real users' data: tokens must be verified, by an issuer whose keys are not on a laptop.
+    requires_verified_identity: bool = False
+    # The local cloud has no Cognito: such a stage needs a token issuer of its own.
+    has_cognito: bool = True
 
     def __post_init__(self) -> None:
         if not self.cors_allowed_origins:
@@ -83,6 +143,21 @@ class StageSettings:
             raise ValueError(
                 f"stage {self.name!r}: pending_grace_seconds must exceed the longest processing "
                 f"({longest_processing} s)"
+            )
+        self._check_authentication()
+
+    def _check_authentication(self) -> None:
+        auth = self.authentication
+        if self.requires_verified_identity and auth.mode is AuthMode.NONE:
+            raise ValueError(f"stage {self.name!r} must verify tokens: auth_mode=none is for demos only")
+        if self.requires_verified_identity and auth.token_issuer is not None and auth.token_issuer.jwks:
+            raise ValueError(
+                f"stage {self.name!r} accepts only issuers that publish a JWKS URL, not an inline JWKS"
+            )
+        if auth.creates_user_pool and not self.has_cognito:
+            raise ValueError(
+                f"stage {self.name!r} has no Cognito: give it a token issuer (make up passes the local "
+                "development issuer: -c dev_issuer=.localcloud/dev-issuer/issuer.json), or -c auth_mode=none"
             )
 
     @property
@@ -105,7 +180,7 @@ def host_architecture(machine: str | None = None) -> lambda_.Architecture:
     raise ValueError(f"no Lambda architecture for this machine ({machine!r})")
 
 
-def _local(cors_origins: tuple[str, ...] | None) -> StageSettings:
+def _local(cors_origins: tuple[str, ...] | None, authentication: Authentication) -> StageSettings:
     return StageSettings(
         name="local",
         removal_policy=RemovalPolicy.DESTROY,
@@ -119,10 +194,12 @@ def _local(cors_origins: tuple[str, ...] | None) -> StageSettings:
         log_retention=logs.RetentionDays.ONE_DAY,
         log_level="DEBUG",
         processing_fault_tag=LOCAL_FAULT_TAG,
+        authentication=authentication,
+        has_cognito=False,
     )
 
 
-def _dev(cors_origins: tuple[str, ...] | None) -> StageSettings:
+def _dev(cors_origins: tuple[str, ...] | None, authentication: Authentication) -> StageSettings:
     return StageSettings(
         name="dev",
         removal_policy=RemovalPolicy.DESTROY,
@@ -135,10 +212,11 @@ def _dev(cors_origins: tuple[str, ...] | None) -> StageSettings:
         s3_public_endpoint="",
         log_retention=logs.RetentionDays.ONE_WEEK,
         log_level="INFO",
+        authentication=authentication,
     )
 
 
-def _prod(cors_origins: tuple[str, ...] | None) -> StageSettings:
+def _prod(cors_origins: tuple[str, ...] | None, authentication: Authentication) -> StageSettings:
     if not cors_origins:
         # No default: which sites may call the production API is a deliberate decision.
         raise ValueError("stage 'prod' needs its browser origins: -c cors_origins=https://a.example,...")
@@ -153,10 +231,12 @@ def _prod(cors_origins: tuple[str, ...] | None) -> StageSettings:
         s3_public_endpoint="",
         log_retention=logs.RetentionDays.THREE_MONTHS,
         log_level="INFO",
+        authentication=authentication,
+        requires_verified_identity=True,
     )
 
 
-_STAGES: dict[str, Callable[[tuple[str, ...] | None], StageSettings]] = {
+_STAGES: dict[str, Callable[[tuple[str, ...] | None, Authentication], StageSettings]] = {
     "local": _local,
     "dev": _dev,
     "prod": _prod,
@@ -170,18 +250,20 @@ def stage_settings(
     cors_origins: Sequence[str] | None = None,
     s3_public_endpoint: str | None = None,
     processing_fault_tag: str | None = None,
+    authentication: Authentication | None = None,
 ) -> StageSettings:
     """The settings of stage ``name``.
 
     ``cors_origins`` replaces the stage's default origins; ``s3_public_endpoint`` its S3
     endpoint for presigned URLs (the local cloud on another port: ``make`` passes it);
-    ``processing_fault_tag`` its fault tag, which only test stages accept.
+    ``processing_fault_tag`` its fault tag, which only test stages accept; ``authentication``
+    its default (tokens of a Cognito user pool the stack creates).
     """
     try:
         build = _STAGES[name]
     except KeyError:
         raise ValueError(f"unknown stage {name!r}; choose one of: {', '.join(STAGE_NAMES)}") from None
-    settings = build(tuple(cors_origins) if cors_origins else None)
+    settings = build(tuple(cors_origins) if cors_origins else None, authentication or Authentication())
     if s3_public_endpoint:
         settings = dataclasses.replace(settings, s3_public_endpoint=s3_public_endpoint)
     if processing_fault_tag:

@@ -1,4 +1,4 @@
-"""DELETE /images/{image_id}: remove the image, its object and its listings; retry-safe."""
+"""DELETE /images/{image_id}: remove the image, its object, its variants and its listings; retry-safe."""
 
 from __future__ import annotations
 
@@ -9,16 +9,21 @@ from aws_lambda_powertools.event_handler import Depends, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from image_api.dependencies import image_service
+from image_api.dependencies import current_caller, image_service
 from image_api.http import create_resolver, logger
+from image_core.identity import Caller
 from image_core.services import ImageService
 
 app = create_resolver()
 
 
 @app.delete("/images/<image_id>")
-def delete_image(image_id: str, service: Annotated[ImageService, Depends(image_service)]) -> Response[None]:
-    service.delete_image(image_id)
+def delete_image(
+    image_id: str,
+    service: Annotated[ImageService, Depends(image_service)],
+    caller: Annotated[Caller, Depends(current_caller)],
+) -> Response[None]:
+    service.delete_image(image_id, caller)
     return Response(status_code=HTTPStatus.NO_CONTENT.value)
 
 

@@ -1,7 +1,8 @@
 """The API functions' collaborators, built on first use and kept for the warm container.
 
-Routes receive the service through Powertools' ``Depends(image_service)``; tests swap it
-with ``app.dependency_overrides[image_service]``.
+Routes receive the service through Powertools' ``Depends(image_service)`` and the caller
+through ``Depends(current_caller)``; tests swap the service with
+``app.dependency_overrides[image_service]``.
 """
 
 from __future__ import annotations
@@ -9,15 +10,26 @@ from __future__ import annotations
 from functools import cache
 
 import boto3
+import jwt
+from aws_lambda_powertools.event_handler import Request
 from botocore.config import Config
 
+from image_core.auth import InlineJwks, JwksEndpoint, SigningKeys, TokenVerifier
+from image_core.identity import Caller
 from image_core.repository import ImageRepository
 from image_core.services import ImageService
-from image_core.settings import get_settings
+from image_core.settings import AuthMode, AuthSettings, get_auth_settings, get_settings
 from image_core.storage import ImageStorage, presigning_client
 
 # Standard mode retries throttling with backoff and a retry quota, unlike the legacy default.
 _AWS_CONFIG = Config(retries={"mode": "standard"})
+
+# Well inside the functions' timeout, so that an issuer that does not answer is a 503, not a timeout.
+JWKS_FETCH_TIMEOUT_SECONDS = 3
+# How long a fetched JWKS is trusted before it is fetched again: a key the issuer withdraws
+# stops verifying within this time. An unknown kid refreshes sooner (once per cooldown).
+JWKS_CACHE_SECONDS = 300
+JWKS_REFRESH_COOLDOWN_SECONDS = 30
 
 
 @cache
@@ -34,3 +46,49 @@ def image_service() -> ImageService:
         ),
         settings=settings,
     )
+
+
+@cache
+def token_verifier() -> TokenVerifier:
+    """Kept for the warm container, and with it the issuer's JWKS once fetched."""
+    settings = get_auth_settings()
+    # AuthSettings guarantees these in jwt mode, the only mode that verifies tokens.
+    assert settings.issuer is not None
+    return TokenVerifier(
+        issuer=settings.issuer,
+        audiences=settings.audiences,
+        keys=_signing_keys(settings),
+        identity_claim=settings.identity_claim,
+        leeway_seconds=settings.leeway_seconds,
+    )
+
+
+def _signing_keys(settings: AuthSettings) -> SigningKeys:
+    if settings.jwks is not None:
+        return InlineJwks(settings.jwks)
+    assert settings.jwks_url is not None
+    return JwksEndpoint(
+        jwt.PyJWKClient(
+            settings.jwks_url,
+            # The whole set is cached (for the lifespan), not single keys: an LRU of keys would
+            # keep trusting a withdrawn key for as long as the container lives.
+            cache_jwk_set=True,
+            lifespan=JWKS_CACHE_SECONDS,
+            cache_keys=False,
+            timeout=JWKS_FETCH_TIMEOUT_SECONDS,
+            cooldown_duration=JWKS_REFRESH_COOLDOWN_SECONDS,
+        )
+    )
+
+
+def current_caller(request: Request) -> Caller:
+    """Who the request acts for: the bearer token's subject, or with ``AUTH_MODE=none`` whom
+    the ``user_id`` query parameter names. Raises ``Unauthorized`` without a valid token.
+
+    Every route runs it (``image_api.http``'s middleware); Powertools caches it per request,
+    so a route that also declares it gets the same caller without a second verification.
+    """
+    user_id = (request.query_parameters or {}).get("user_id")
+    if get_auth_settings().mode is AuthMode.NONE:
+        return Caller.named(user_id)
+    return token_verifier().caller_from(request.headers.get("Authorization")).acting_as(user_id)

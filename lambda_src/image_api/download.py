@@ -9,8 +9,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from image_api.dependencies import image_service
+from image_api.dependencies import current_caller, image_service
 from image_api.http import create_resolver, logger
+from image_core.identity import Caller
 from image_core.models import DownloadLink
 from image_core.schema import Variant
 from image_core.services import ImageService
@@ -22,9 +23,10 @@ app = create_resolver()
 def download_image(
     image_id: str,
     service: Annotated[ImageService, Depends(image_service)],
+    caller: Annotated[Caller, Depends(current_caller)],
     variant: Annotated[Variant, Query()] = Variant.ORIGINAL,
 ) -> DownloadLink:
-    return service.download_link(image_id, variant)
+    return service.download_link(image_id, caller, variant)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

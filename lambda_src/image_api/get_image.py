@@ -8,8 +8,9 @@ from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from image_api.dependencies import image_service
+from image_api.dependencies import current_caller, image_service
 from image_api.http import create_resolver, logger
+from image_core.identity import Caller
 from image_core.models import Image
 from image_core.services import ImageService
 
@@ -17,8 +18,12 @@ app = create_resolver()
 
 
 @app.get("/images/<image_id>")
-def get_image(image_id: str, service: Annotated[ImageService, Depends(image_service)]) -> Image:
-    return service.get_image(image_id)
+def get_image(
+    image_id: str,
+    service: Annotated[ImageService, Depends(image_service)],
+    caller: Annotated[Caller, Depends(current_caller)],
+) -> Image:
+    return service.get_image(image_id, caller)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -1,8 +1,10 @@
 """What every API function shares: the resolver setup, the logger and the error mapping.
 
-Every error answer has the shape ``{"error": {"code": ..., "message": ...}}``. Domain errors
-map to their status here and nowhere else; an exception nobody expected is logged with its
-traceback and answered as a bare 500 that leaks nothing.
+Every resolver authenticates every request before its route runs (``_authenticated``), so a
+route cannot be added without it. Every error answer has the shape
+``{"error": {"code": ..., "message": ...}}``. Domain errors map to their status here and
+nowhere else; an exception nobody expected is logged with its traceback and answered as a
+bare 500 that leaks nothing.
 """
 
 from __future__ import annotations
@@ -10,26 +12,46 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.event_handler import (
+    APIGatewayRestResolver,
+    CORSConfig,
+    Depends,
+    Response,
+    content_types,
+)
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
 
-from image_core.errors import Conflict, ImageServiceError, InvalidParameter, NotFound, RateLimited
+from image_api.dependencies import current_caller
+from image_core.errors import (
+    Conflict,
+    Forbidden,
+    ImageServiceError,
+    InvalidParameter,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+)
+from image_core.identity import Caller
 
 logger = Logger()
 
-# Status and error code of each domain error the API may answer with.
+# Status and error code of each domain error the API may answer with (Unauthorized has its own).
 _ERROR_ANSWERS: dict[type[ImageServiceError], tuple[HTTPStatus, str]] = {
     InvalidParameter: (HTTPStatus.BAD_REQUEST, "invalid_parameter"),
+    Forbidden: (HTTPStatus.FORBIDDEN, "forbidden"),
     NotFound: (HTTPStatus.NOT_FOUND, "not_found"),
     Conflict: (HTTPStatus.CONFLICT, "conflict"),
     RateLimited: (HTTPStatus.TOO_MANY_REQUESTS, "rate_limited"),
+    Unavailable: (HTTPStatus.SERVICE_UNAVAILABLE, "unavailable"),
 }
 
 # Where Powertools says a parameter came from: the first element of a validation error's loc.
@@ -45,8 +67,10 @@ def create_resolver() -> APIGatewayRestResolver:
         # of reporting it like an invalid request.
         response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
     )
+    app.use(middlewares=[_authenticated])
     for error_class, (status, code) in _ERROR_ANSWERS.items():
         app.exception_handler(error_class)(_answer_with(status, code))
+    app.exception_handler(Unauthorized)(_unauthorized)
     app.exception_handler(RequestValidationError)(_invalid_request)
     app.exception_handler(RequestUnsupportedContentType)(_unsupported_body)
     app.not_found(_no_such_route)
@@ -63,14 +87,51 @@ def cors_config(allowed_origins: str) -> CORSConfig | None:
     origins = [origin.strip() for origin in allowed_origins.split(",") if origin.strip()]
     if not origins:
         return None
-    return CORSConfig(allow_origin=origins[0], extra_origins=origins[1:], max_age=600)
+    return CORSConfig(
+        allow_origin=origins[0],
+        extra_origins=origins[1:],
+        max_age=600,
+        # So that a browser app can tell an expired token from a missing one.
+        expose_headers=["WWW-Authenticate"],
+    )
 
 
-def error_response(status: HTTPStatus, code: str, message: str) -> Response[dict[str, Any]]:
+def _authenticated(
+    app: APIGatewayRestResolver,
+    next_middleware: NextMiddleware,
+    caller: Annotated[Caller, Depends(current_caller)],
+) -> Response[Any]:
+    """Runs for every request, unknown routes included: resolving ``caller`` is the check, and
+    raises ``Unauthorized`` without a valid token, before any route touches data.
+
+    Routes that need the caller declare the same dependency and get this very object
+    (Powertools caches dependencies per request). CORS preflights, which carry no credentials,
+    never reach the functions: API Gateway answers them (``stacks/image_api.py``).
+    """
+    del caller  # resolved, hence verified; the routes take it from the per-request cache
+    return next_middleware(app)
+
+
+def error_response(
+    status: HTTPStatus, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response[dict[str, Any]]:
     return Response(
         status_code=status.value,
         content_type=content_types.APPLICATION_JSON,
         body={"error": {"code": code, "message": message}},
+        headers=headers,
+    )
+
+
+def _unauthorized(error: Unauthorized) -> Response[dict[str, Any]]:
+    # Why a token was refused is for the operators; the caller gets the general message.
+    logger.info("Refused a request without a valid bearer token", reason=error.reason)
+    # RFC 6750: a challenge to sign in; an error code only when a token was sent and refused.
+    challenge = 'Bearer realm="image-service"'
+    if error.token_presented:
+        challenge += ', error="invalid_token"'
+    return error_response(
+        HTTPStatus.UNAUTHORIZED, "unauthorized", error.message, headers={"WWW-Authenticate": challenge}
     )
 
 

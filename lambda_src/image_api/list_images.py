@@ -1,16 +1,17 @@
-"""GET /images: available images, newest first, filtered by user, tag and creation time."""
+"""GET /images: the caller's available images, or everyone's public ones, newest first, by tag and date."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from image_api.dependencies import image_service
+from image_api.dependencies import current_caller, image_service
 from image_api.http import create_resolver, logger
+from image_core.identity import Caller
 from image_core.models import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -18,8 +19,8 @@ from image_core.models import (
     ImagePage,
     ListImagesQuery,
     Tag,
-    UserId,
 )
+from image_core.schema import Visibility
 from image_core.services import ImageService
 
 app = create_resolver()
@@ -28,7 +29,9 @@ app = create_resolver()
 @app.get("/images")
 def list_images(
     service: Annotated[ImageService, Depends(image_service)],
-    user_id: Annotated[UserId | None, Query()] = None,
+    caller: Annotated[Caller, Depends(current_caller)],
+    # Only "public" (everyone's public images); without it, the caller's own, of any visibility.
+    visibility: Annotated[Literal[Visibility.PUBLIC] | None, Query()] = None,
     tag: Annotated[Tag | None, Query()] = None,
     created_from: Annotated[DateOrDatetime | None, Query(alias="from")] = None,
     created_to: Annotated[DateOrDatetime | None, Query(alias="to")] = None,
@@ -37,13 +40,14 @@ def list_images(
 ) -> ImagePage:
     return service.list_images(
         ListImagesQuery(
-            user_id=user_id,
+            visibility=visibility,
             tag=tag,
             created_from=created_from,
             created_to=created_to,
             limit=limit,
             cursor=cursor,
-        )
+        ),
+        caller,
     )
 
 

@@ -1,4 +1,4 @@
-"""POST /images/upload: register an image and hand out a presigned POST for its bytes.
+"""POST /images/upload: register an image of the caller's and hand out a presigned POST for its bytes.
 
 The parameters may come as query string parameters or as a JSON body (``tags`` then being
 an array), each field in one of the two places.
@@ -13,8 +13,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from image_api.dependencies import image_service
+from image_api.dependencies import current_caller, image_service
 from image_api.http import create_resolver, logger
+from image_core.identity import Caller
 from image_core.models import (
     CommaSeparatedTags,
     Description,
@@ -22,8 +23,8 @@ from image_core.models import (
     UploadFields,
     UploadGrant,
     UploadRequest,
-    UserId,
 )
+from image_core.schema import Visibility
 from image_core.services import ImageService
 
 app = create_resolver()
@@ -32,14 +33,19 @@ app = create_resolver()
 @app.post("/images/upload", status_code=201)
 def upload_image(
     service: Annotated[ImageService, Depends(image_service)],
-    user_id: Annotated[UserId | None, Query()] = None,
+    caller: Annotated[Caller, Depends(current_caller)],
     tags: Annotated[CommaSeparatedTags | None, Query()] = None,
     description: Annotated[Description | None, Query()] = None,
     content_type: Annotated[ImageContentType | None, Query()] = None,
+    visibility: Annotated[Visibility | None, Query()] = None,
     body: Annotated[UploadFields | None, Body()] = None,
 ) -> UploadGrant:
-    in_query = UploadFields(user_id=user_id, tags=tags, description=description, content_type=content_type)
-    return service.request_upload(UploadRequest.from_sources(query=in_query, body=body))
+    # A user_id in the query string was applied with the caller; one in the body is applied here.
+    owner = caller.acting_as(body.user_id if body is not None else None).owner_of_upload()
+    in_query = UploadFields(
+        tags=tags, description=description, content_type=content_type, visibility=visibility
+    )
+    return service.request_upload(UploadRequest.from_sources(query=in_query, body=body, owner=owner))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

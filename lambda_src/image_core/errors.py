@@ -33,6 +33,28 @@ class NotFound(ImageServiceError):  # noqa: N818 - names from the design brief
     """The image does not exist (or is being deleted, which callers cannot tell apart)."""
 
 
+class Unauthorized(ImageServiceError):  # noqa: N818 - named after the answer, like the others
+    """The request carries no token, or one that does not prove who the caller is.
+
+    ``reason`` says what exactly was wrong, for the log only: telling a caller which check a
+    forged token failed would help the forger.
+    """
+
+    def __init__(self, message: str, *, reason: str, token_presented: bool = True) -> None:
+        super().__init__(message)
+        self.reason = reason
+        # RFC 6750: a request without any token gets a challenge without an error code.
+        self.token_presented = token_presented
+
+
+class Forbidden(ImageServiceError):  # noqa: N818 - named after the answer, like the others
+    """The caller may see the image but not do this to it (e.g. delete someone else's public image)."""
+
+
+class Unavailable(ImageServiceError):  # noqa: N818 - named after the answer, like the others
+    """Something the service depends on (e.g. the token issuer's keys) cannot be reached; retry later."""
+
+
 class Conflict(ImageServiceError):  # noqa: N818 - names from the design brief
     """The image exists but its state does not allow the operation now."""
 

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from image_core import schema
 from image_core.errors import InvalidParameter
-from image_core.schema import ImageStatus, ListIndex
+from image_core.schema import ImageStatus, ListIndex, Visibility
 
 # --- identifiers and timestamps --------------------------------------------------------------
 
@@ -135,55 +135,69 @@ class UploadFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # Only in a body, and only to tell the caller it is refused (see Caller.acting_as) or,
+    # with authentication off, who the owner is; the query string's is read with the identity.
     user_id: UserId | None = None
     tags: Tags | None = None
     description: Description | None = None
     content_type: ImageContentType | None = None
+    visibility: Visibility | None = None
 
 
 class UploadRequest(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    # The owner: whoever uploads (Caller.owner_of_upload).
     user_id: UserId
     tags: Tags = Field(default_factory=list)
     description: Description | None = None
     content_type: ImageContentType = ImageContentType.JPEG
+    visibility: Visibility = Visibility.PRIVATE
 
     @classmethod
-    def from_sources(cls, *, query: UploadFields, body: UploadFields | None) -> UploadRequest:
-        """Combine the two places a client may put each field; a field must be in at most one."""
-        in_query = query.model_dump(exclude_none=True)
-        in_body = body.model_dump(exclude_none=True) if body is not None else {}
+    def from_sources(cls, *, query: UploadFields, body: UploadFields | None, owner: str) -> UploadRequest:
+        """Combine the two places a client may put each field; a field must be in at most one.
+
+        ``owner`` is the caller's id; a ``user_id`` field has been dealt with in ``Caller.acting_as``.
+        """
+        in_query = query.model_dump(exclude_none=True, exclude={"user_id"})
+        in_body = body.model_dump(exclude_none=True, exclude={"user_id"}) if body is not None else {}
         for name in UploadFields.model_fields:
             if name in in_query and name in in_body:
                 raise InvalidParameter(name, "given both in the query string and in the body; give it once")
         fields: dict[str, Any] = in_query | in_body
-        if "user_id" not in fields:
-            raise InvalidParameter("user_id", "is required")
-        return cls(**fields)
+        return cls(**fields, user_id=owner)
 
 
 @dataclass(frozen=True)
 class ListImagesQuery:
     """The list filters, each already valid on its own (see ``listing`` for their combination)."""
 
-    user_id: str | None = None
+    # PUBLIC: everyone's public images; None: the caller's own.
+    visibility: Visibility | None = None
     tag: str | None = None
     created_from: date | datetime | None = None
     created_to: date | datetime | None = None
     limit: int = DEFAULT_PAGE_SIZE
     cursor: str | None = None
 
-    def listing(self) -> Listing:
-        """The one index partition and ``listed_at`` range that answer this query."""
-        index = schema.index_for(user_id=self.user_id, tag=self.tag)
+    @property
+    def public(self) -> bool:
+        return self.visibility is Visibility.PUBLIC
+
+    def listing(self, *, owner: str | None) -> Listing:
+        """The one index partition and ``listed_at`` range that answer this query for ``owner``'s images.
+
+        ``owner`` None: the public images when ``public``, else (authentication off) everyone's.
+        """
+        index = schema.index_for(user_id=owner, tag=self.tag, public=self.public)
         start = _start_of(self.created_from)
         end = _inclusive_end_of(self.created_to)
         if start is not None and end is not None and start > end:
             raise InvalidParameter("from", "must not be after 'to'")
         return Listing(
             index=index,
-            partition_value=index.partition_value(user_id=self.user_id, tag=self.tag),
+            partition_value=index.partition_value(user_id=owner, tag=self.tag),
             item_sort_key=schema.IMAGE_SORT_KEY if self.tag is None else schema.tag_sort_key(self.tag),
             listed_at_range=_listed_at_range(start, end),
         )
@@ -257,6 +271,8 @@ class Image(BaseModel):
     size: int | None = None
     status: ImageStatus
     created_at: str
+    # Records written before images had a visibility are private, as every upload was.
+    visibility: Visibility = Visibility.PRIVATE
     width: int | None = None
     height: int | None = None
     # Pillow's name of the format found in the bytes: JPEG, PNG, GIF, WEBP, MPO, HEIF.

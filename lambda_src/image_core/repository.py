@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from image_core import schema
 from image_core.errors import Conflict, ImageServiceError, NotFound, error_code, throttling_as_rate_limited
 from image_core.models import Image, Listing
-from image_core.schema import ImageStatus
+from image_core.schema import ImageStatus, Visibility
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -34,6 +34,7 @@ _ATTRIBUTE_NAMES = {
     "#all_pk": schema.ALL_IMAGES.partition_key,
     "#user_pk": schema.BY_USER.partition_key,
     "#user_dhash_pk": schema.DUPLICATES.partition_key,
+    "#public_pk": schema.PUBLIC.partition_key,
     "#listed_at": schema.LISTED_AT,
 }
 
@@ -55,6 +56,7 @@ _IMAGE_INDEX_KEYS = (
     schema.ALL_IMAGES.partition_key,
     schema.BY_USER.partition_key,
     schema.DUPLICATES.partition_key,
+    schema.PUBLIC.partition_key,
     schema.LISTED_AT,
 )
 
@@ -122,6 +124,10 @@ class ImageRepository:
             schema.BY_USER.partition_key: schema.BY_USER.partition_value(user_id=image.user_id),
             schema.DUPLICATES.partition_key: schema.DUPLICATES.partition_value(
                 user_id=image.user_id, perceptual_hash=image.perceptual_hash
+            ),
+            # A public image is listed among the public ones too; its visibility never changes.
+            schema.PUBLIC.partition_key: (
+                schema.PUBLIC.partition_value() if image.visibility is Visibility.PUBLIC else None
             ),
             schema.LISTED_AT: image.listed_at,
         }
@@ -258,11 +264,11 @@ class ImageRepository:
                 "TableName": self._table_name,
                 "Key": _item(_image_key(image.image_id)),
                 "UpdateExpression": (
-                    "SET #status = :deleting REMOVE #all_pk, #user_pk, #user_dhash_pk, #listed_at"
+                    "SET #status = :deleting REMOVE #all_pk, #user_pk, #user_dhash_pk, #public_pk, #listed_at"
                 ),
                 "ConditionExpression": "attribute_exists(#pk)",
                 "ExpressionAttributeNames": _names(
-                    "#pk", "#status", "#all_pk", "#user_pk", "#user_dhash_pk", "#listed_at"
+                    "#pk", "#status", "#all_pk", "#user_pk", "#user_dhash_pk", "#public_pk", "#listed_at"
                 ),
                 "ExpressionAttributeValues": _item({":deleting": ImageStatus.DELETING.value}),
             }
@@ -387,6 +393,8 @@ def _tag_item(image: Image, tag: str) -> dict[str, Any]:
         schema.BY_USER_TAG.partition_key: schema.BY_USER_TAG.partition_value(user_id=image.user_id, tag=tag),
         schema.LISTED_AT: image.listed_at,
     }
+    if image.visibility is Visibility.PUBLIC:
+        index_keys[schema.PUBLIC.partition_key] = schema.PUBLIC.partition_value(tag=tag)
     return _item(_tag_key(image.image_id, tag), _attributes(image), index_keys)
 
 

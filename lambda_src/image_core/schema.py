@@ -10,10 +10,11 @@ One table holds every item of an image, under the partition ``IMAGE#<image_id>``
   tag query is answered from the index alone.
 
 The listing indexes are *sparse*: their key attributes are written only while an image is
-``available``, so pending, rejected or deleting images cost no reads when listing. Every
-list filter combination maps to exactly one index and one partition (see ``ListIndex``),
-and the sort key ``<created_at>#<image_id>`` makes date ranges a key condition. One more
-sparse index, ``DUPLICATES``, finds a user's available images by perceptual hash.
+``available`` (the public index's only while it is also public), so pending, private,
+rejected or deleting images cost no reads when listing. Every list filter combination maps
+to exactly one index and one partition (see ``ListIndex``), and the sort key
+``<created_at>#<image_id>`` makes date ranges a key condition. One more sparse index,
+``DUPLICATES``, finds a user's available images by perceptual hash.
 
 The bucket holds each upload under ``originals/`` and the variants derived from it under
 ``variants/``; only the first prefix notifies the processing function.
@@ -47,6 +48,13 @@ class ImageStatus(StrEnum):
     DELETING = "deleting"
 
 
+class Visibility(StrEnum):
+    """Who may see an image besides its owner: nobody (private), or, once available, everyone signed in."""
+
+    PRIVATE = "private"
+    PUBLIC = "public"
+
+
 @dataclass(frozen=True)
 class ListIndex:
     """A sparse GSI serving one combination of list filters."""
@@ -55,7 +63,7 @@ class ListIndex:
     partition_key: str
 
     def partition_value(self, *, user_id: str | None = None, tag: str | None = None) -> str:
-        return _PARTITION_FORMATS[self.name].format(user_id=user_id, tag=tag)
+        return _PARTITION_FORMATS[self.name, tag is not None].format(user_id=user_id, tag=tag)
 
 
 # Every available image item is in ALL_IMAGES and BY_USER; every available tag item is in
@@ -65,14 +73,21 @@ ALL_IMAGES = ListIndex(name="all-images", partition_key="all_pk")
 BY_USER = ListIndex(name="by-user", partition_key="user_pk")
 BY_TAG = ListIndex(name="by-tag", partition_key="tag_pk")
 BY_USER_TAG = ListIndex(name="by-user-tag", partition_key="user_tag_pk")
+# Available *public* images: the image items under one partition, each tag's items under
+# another. One index rather than two because CloudFormation adds at most one GSI to an
+# existing table per update.
+PUBLIC = ListIndex(name="public", partition_key="public_pk")
 
-LIST_INDEXES: tuple[ListIndex, ...] = (ALL_IMAGES, BY_USER, BY_TAG, BY_USER_TAG)
+LIST_INDEXES: tuple[ListIndex, ...] = (ALL_IMAGES, BY_USER, BY_TAG, BY_USER_TAG, PUBLIC)
 
+# (index, whether the listing is of one tag) -> the partition holding its items.
 _PARTITION_FORMATS = {
-    ALL_IMAGES.name: "IMAGES",
-    BY_USER.name: "USER#{user_id}",
-    BY_TAG.name: "TAG#{tag}",
-    BY_USER_TAG.name: "USER#{user_id}#TAG#{tag}",
+    (ALL_IMAGES.name, False): "IMAGES",
+    (BY_USER.name, False): "USER#{user_id}",
+    (BY_TAG.name, True): "TAG#{tag}",
+    (BY_USER_TAG.name, True): "USER#{user_id}#TAG#{tag}",
+    (PUBLIC.name, False): "PUBLIC",
+    (PUBLIC.name, True): "PUBLIC#TAG#{tag}",
 }
 
 
@@ -105,8 +120,15 @@ def listed_at(created_at: str, image_id: str) -> str:
     return f"{created_at}#{image_id}"
 
 
-def index_for(*, user_id: str | None, tag: str | None) -> ListIndex:
-    """The one index that answers a list query with these filters."""
+def index_for(*, user_id: str | None, tag: str | None, public: bool = False) -> ListIndex:
+    """The one index that answers a list query with these filters.
+
+    ``public``: everyone's public images (by tag, if given), which cannot be narrowed to a user.
+    """
+    if public:
+        if user_id is not None:
+            raise ValueError("the public listing spans every user")
+        return PUBLIC
     if user_id is not None and tag is not None:
         return BY_USER_TAG
     if user_id is not None:

@@ -2,6 +2,8 @@
 
 Each takes validated input, talks to the table and the bucket only through the injected
 repository and storage, and raises domain errors (``image_core.errors``) for the caller.
+Reads and deletes take the ``Caller``: an image the caller may not see is answered exactly
+like one that does not exist, so that ids of other users' private images reveal nothing.
 What happens in between, when the bytes arrive, is ``image_processing.service``.
 """
 
@@ -12,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 from image_core import schema
 from image_core.cursor import decode_cursor, encode_cursor
-from image_core.errors import Conflict, NotFound
+from image_core.errors import Conflict, Forbidden, NotFound
+from image_core.identity import Caller
 from image_core.models import (
     DownloadLink,
     Image,
@@ -63,6 +66,7 @@ class ImageService:
             tags=request.tags,
             description=request.description,
             content_type=request.content_type,
+            visibility=request.visibility,
             status=ImageStatus.PENDING,
             created_at=utc_timestamp(now),
             expires_at=int((now + window + grace).timestamp()),
@@ -80,11 +84,14 @@ class ImageService:
             image_id=image.image_id, upload=upload, expires_in=self._settings.upload_url_expires_seconds
         )
 
-    def get_image(self, image_id: str) -> Image:
-        return self._visible_image(image_id)
+    def get_image(self, image_id: str, caller: Caller) -> Image:
+        return self._visible_image(image_id, caller)
 
-    def download_link(self, image_id: str, variant: Variant = Variant.ORIGINAL) -> DownloadLink:
-        image = self._visible_image(image_id)
+    def download_link(
+        self, image_id: str, caller: Caller, variant: Variant = Variant.ORIGINAL
+    ) -> DownloadLink:
+        """A link to the original or one of its variants, for any caller who may see the image."""
+        image = self._visible_image(image_id, caller)
         if image.status is not ImageStatus.AVAILABLE or image.revision is None:
             raise Conflict(f"the image is {image.status.value}, not available")
         key = (
@@ -96,8 +103,9 @@ class ImageService:
         url = self._storage.presigned_download(key, expires_in=expires_in)
         return DownloadLink(url=url, expires_in=expires_in)
 
-    def list_images(self, query: ListImagesQuery) -> ImagePage:
-        listing = query.listing()
+    def list_images(self, query: ListImagesQuery, caller: Caller) -> ImagePage:
+        """The caller's own images, or with ``visibility=public`` every user's public ones."""
+        listing = query.listing(owner=caller.images_to_list(public=query.public))
         start_key = decode_cursor(query.cursor, listing) if query.cursor is not None else None
         page = self._repository.list_page(listing, limit=query.limit, start_key=start_key)
         # A LastEvaluatedKey may lead to an empty last page; telling would cost another read.
@@ -106,25 +114,39 @@ class ImageService:
         )
         return ImagePage(items=page.images, next_cursor=next_cursor)
 
-    def delete_image(self, image_id: str) -> None:
+    def delete_image(self, image_id: str, caller: Caller) -> None:
         """Delete the image, its tag items, its object and variants, in an order a retry can always finish.
 
         Hide (status ``deleting``, out of every index) -> delete the original -> delete every
         variant -> delete the record last. If any step fails the record is still there, marked
-        ``deleting``, so the same DELETE repeated completes the job and nothing is left orphaned.
+        ``deleting``, so the same DELETE repeated (by its owner) completes the job and nothing
+        is left orphaned. Another user's image is not found, or, if public and so visible to
+        them, forbidden.
         """
         image = self._repository.get(image_id) if is_image_id(image_id) else None
-        if image is None or image.expired(self._clock()):
+        if (
+            image is None
+            or image.expired(self._clock())
+            or not (caller.may_delete(image) or caller.may_see(image))
+        ):
             raise NotFound("image not found")
+        if not caller.may_delete(image):
+            raise Forbidden("only the image's owner may delete it")
         self._repository.hide_for_deletion(image)
         self._storage.delete_object(image.object_key)
         self._storage.delete_all_variants(image_id)
         self._repository.delete_image_item(image_id)
 
-    def _visible_image(self, image_id: str) -> Image:
-        """The image, unless it does not exist, is being deleted or has expired (all gone for callers)."""
+    def _visible_image(self, image_id: str, caller: Caller) -> Image:
+        """The image, unless it does not exist, is being deleted or has expired (all gone for
+        callers), or is not the caller's to see."""
         # An id this service could not have issued cannot exist: answer without a read.
         image = self._repository.get(image_id) if is_image_id(image_id) else None
-        if image is None or image.status is ImageStatus.DELETING or image.expired(self._clock()):
+        if (
+            image is None
+            or image.status is ImageStatus.DELETING
+            or image.expired(self._clock())
+            or not caller.may_see(image)
+        ):
             raise NotFound("image not found")
         return image

@@ -7,9 +7,21 @@ variable fails the first request loudly instead of surfacing later as a confusin
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from functools import cache
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Json,
+    NonNegativeInt,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 
 
 class Settings(BaseModel):
@@ -40,3 +52,63 @@ class Settings(BaseModel):
 def get_settings() -> Settings:
     """The settings of this warm container; the environment does not change while it lives."""
     return Settings.model_validate(dict(os.environ))
+
+
+class AuthMode(StrEnum):
+    # Every request must carry a bearer token that the configured issuer signed.
+    JWT = "jwt"
+    # Nothing is verified: the ``user_id`` parameter names the actor (demos only; never prod).
+    NONE = "none"
+
+
+def _comma_separated(value: object) -> object:
+    return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+
+def _empty_as_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+class AuthSettings(BaseModel):
+    """Whose tokens the API accepts; only the API functions read these.
+
+    With ``AUTH_MODE=jwt`` (also when unset: the service fails closed) tokens must come from
+    ``AUTH_ISSUER``, name one of ``AUTH_AUDIENCE``, and be signed by a key of the JWKS at
+    ``AUTH_JWKS_URL`` or of the JWKS document in ``AUTH_JWKS`` (the local development issuer).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    mode: AuthMode = Field(AuthMode.JWT, validation_alias="AUTH_MODE")
+    issuer: Annotated[str | None, BeforeValidator(_empty_as_none)] = Field(
+        None, validation_alias="AUTH_ISSUER"
+    )
+    audiences: Annotated[tuple[str, ...], BeforeValidator(_comma_separated)] = Field(
+        (), validation_alias="AUTH_AUDIENCE"
+    )
+    jwks_url: Annotated[str | None, BeforeValidator(_empty_as_none)] = Field(
+        None, validation_alias="AUTH_JWKS_URL"
+    )
+    jwks: Annotated[Json[dict[str, Any]] | None, BeforeValidator(_empty_as_none)] = Field(
+        None, validation_alias="AUTH_JWKS"
+    )
+    # The claim naming the caller; "sub" is stable and unique per issuer (e-mail addresses change).
+    identity_claim: str = Field("sub", validation_alias="AUTH_IDENTITY_CLAIM", min_length=1)
+    # Tolerated clock difference between the issuer and this function for exp, nbf and iat.
+    leeway_seconds: NonNegativeInt = Field(30, validation_alias="AUTH_LEEWAY_SECONDS", le=300)
+
+    @model_validator(mode="after")
+    def _complete_for_jwt(self) -> Self:
+        if self.mode is AuthMode.NONE:
+            return self
+        if self.issuer is None or not self.audiences:
+            raise ValueError("AUTH_MODE=jwt needs AUTH_ISSUER and AUTH_AUDIENCE")
+        if (self.jwks_url is None) == (self.jwks is None):
+            raise ValueError("AUTH_MODE=jwt needs exactly one of AUTH_JWKS_URL and AUTH_JWKS")
+        return self
+
+
+@cache
+def get_auth_settings() -> AuthSettings:
+    """The API functions' token settings, parsed once per warm container like ``get_settings``."""
+    return AuthSettings.model_validate(dict(os.environ))

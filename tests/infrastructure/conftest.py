@@ -7,17 +7,39 @@ as in a real synth.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_cdk import App
 from aws_cdk.assertions import Template
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
 
 from app import cdk_json_context
 from stacks.image_service_stack import ImageServiceStack
-from stacks.settings import StageSettings, stage_settings
+from stacks.settings import Authentication, StageSettings, TokenIssuer, stage_settings
 
 PROD_ORIGINS = ("https://images.example.com", "https://admin.example.com")
+
+# A development issuer as the local stage gets it: its public JWKS inline (a key made for the run).
+DEV_ISSUER_JWKS = {
+    "keys": [
+        {
+            **ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key(), as_dict=True),
+            "kid": "infrastructure-test",
+            "use": "sig",
+            "alg": "ES256",
+        }
+    ]
+}
+DEV_ISSUER = TokenIssuer(
+    issuer="urn:image-service:local-dev-issuer",
+    audiences=("image-service",),
+    jwks=json.dumps(DEV_ISSUER_JWKS),
+)
+LOCAL_AUTHENTICATION = Authentication(token_issuer=DEV_ISSUER)
 
 
 def offline_app(**context: Any) -> App:
@@ -29,8 +51,18 @@ def synth_stack(settings: StageSettings) -> ImageServiceStack:
 
 
 @pytest.fixture(scope="session")
+def dev_issuer_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An ``issuer.json`` as ``localcloud/dev_issuer.py`` writes it, for ``-c dev_issuer=...``."""
+    path = tmp_path_factory.mktemp("dev-issuer") / "issuer.json"
+    path.write_text(
+        json.dumps({"issuer": DEV_ISSUER.issuer, "audience": "image-service", "jwks": DEV_ISSUER_JWKS})
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
 def local_settings() -> StageSettings:
-    return stage_settings("local")
+    return stage_settings("local", authentication=LOCAL_AUTHENTICATION)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from aws_cdk import Stack, Validations
 from aws_cdk import aws_s3 as s3
@@ -12,7 +14,19 @@ from stacks.image_service_stack import ImageServiceStack
 from .conftest import PROD_ORIGINS, offline_app
 from .template_queries import function_by_handler, only, resources
 
-OUTPUTS = {"ApiUrl", "ApiId", "ApiStageName", "BucketName", "TableName", "ProcessingFunctionName"}
+OUTPUTS = {
+    "ApiUrl",
+    "ApiId",
+    "ApiStageName",
+    "BucketName",
+    "TableName",
+    "ProcessingFunctionName",
+    "AuthMode",
+    "TokenIssuer",
+    "TokenAudience",
+}
+# What a client of a stage with the stack's own user pool needs to sign in, besides the above.
+USER_POOL_OUTPUTS = {"UserPoolId", "UserPoolClientId", "Region"}
 HANDLERS = (
     "image_api.upload.handler",
     "image_api.list_images.handler",
@@ -160,11 +174,16 @@ def test_given_a_stage_in_the_app_context_when_built_then_it_synthesizes_and_pas
     assembly = app.synth()  # runs the AwsSolutions plugin; a finding would raise here
 
     assert stack.stack_name == "ImageService-prod"
-    assert assembly.get_stack_by_name("ImageService-prod").template["Outputs"].keys() == OUTPUTS
+    assert (
+        assembly.get_stack_by_name("ImageService-prod").template["Outputs"].keys()
+        == OUTPUTS | USER_POOL_OUTPUTS
+    )
 
 
-def test_given_no_stage_in_the_context_when_the_app_is_built_then_it_builds_local() -> None:
-    assert cdk_app.build(offline_app()).stack_name == "ImageService-local"
+def test_given_no_stage_in_the_context_when_the_app_is_built_then_it_builds_local(
+    dev_issuer_file: Path,
+) -> None:
+    assert cdk_app.build(offline_app(dev_issuer=str(dev_issuer_file))).stack_name == "ImageService-local"
 
 
 def test_given_an_unknown_stage_when_the_app_is_built_then_it_fails_naming_the_known_ones() -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 from aws_cdk import RemovalPolicy
@@ -10,7 +11,7 @@ from aws_cdk.assertions import Template
 import app as cdk_app
 from stacks.settings import LOCAL_FAULT_TAG, STAGE_NAMES, StageSettings, host_architecture, stage_settings
 
-from .conftest import offline_app
+from .conftest import LOCAL_AUTHENTICATION, offline_app
 from .template_queries import function_by_handler
 
 
@@ -39,7 +40,7 @@ def test_given_an_unknown_machine_when_mapped_then_it_fails() -> None:
 
 
 def test_given_local_then_it_runs_on_the_host_signs_for_the_local_cloud_and_is_disposable() -> None:
-    local = stage_settings("local")
+    local = stage_settings("local", authentication=LOCAL_AUTHENTICATION)
 
     assert local.lambda_architecture.name == host_architecture().name
     assert local.s3_public_endpoint == "http://127.0.0.1:4566"
@@ -72,7 +73,11 @@ def test_given_prod_with_origins_then_it_keeps_data_with_pitr_on_arm64_for_those
 
 @pytest.mark.parametrize("name", STAGE_NAMES)
 def test_given_any_stage_then_urls_expire_as_designed_and_uploads_are_capped_at_20_mib(name: str) -> None:
-    settings = stage_settings(name, cors_origins=["https://images.example.com"])
+    # The local cloud has no Cognito: the local stage verifies the development issuer's tokens.
+    authentication = LOCAL_AUTHENTICATION if name == "local" else None
+    settings = stage_settings(
+        name, cors_origins=["https://images.example.com"], authentication=authentication
+    )
 
     assert settings.upload_url_expires_seconds == 900
     assert settings.download_url_expires_seconds == 300
@@ -81,7 +86,7 @@ def test_given_any_stage_then_urls_expire_as_designed_and_uploads_are_capped_at_
 
 
 def test_given_settings_then_they_are_frozen_and_keyword_only() -> None:
-    settings = stage_settings("local")
+    settings = stage_settings("local", authentication=LOCAL_AUTHENTICATION)
 
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.name = "other"  # type: ignore[misc]
@@ -111,18 +116,24 @@ def test_given_cors_origins_in_the_context_when_parsed_then_they_become_a_list(
 
 def test_local_cloud_on_another_port_gets_presigned_urls_for_that_port() -> None:
     # Given the local cloud listening on 4567 (LOCALCLOUD_PORT), which make passes on
-    settings = stage_settings("local", s3_public_endpoint="http://127.0.0.1:4567")
+    settings = stage_settings(
+        "local", s3_public_endpoint="http://127.0.0.1:4567", authentication=LOCAL_AUTHENTICATION
+    )
 
     # Then presigned URLs are signed for it, and nothing else changes
     assert settings.s3_public_endpoint == "http://127.0.0.1:4567"
-    assert settings.removal_policy == stage_settings("local").removal_policy
+    assert (
+        settings.removal_policy == stage_settings("local", authentication=LOCAL_AUTHENTICATION).removal_policy
+    )
 
 
 # --- processing ---------------------------------------------------------------------------------
 
 
 def test_given_local_then_processing_fails_on_purpose_for_the_fault_tag_and_no_other_stage_does() -> None:
-    assert stage_settings("local").processing_fault_tag == LOCAL_FAULT_TAG
+    assert (
+        stage_settings("local", authentication=LOCAL_AUTHENTICATION).processing_fault_tag == LOCAL_FAULT_TAG
+    )
     assert stage_settings("dev").processing_fault_tag is None
     assert stage_settings("prod", cors_origins=["https://images.example.com"]).processing_fault_tag is None
 
@@ -147,8 +158,12 @@ def test_given_prod_with_a_fault_tag_in_the_app_context_when_built_then_synthesi
         cdk_app.build(app)
 
 
-def test_given_local_with_another_fault_tag_in_the_app_context_when_built_then_processing_gets_it() -> None:
-    stack = cdk_app.build(offline_app(stage="local", processing_fault_tag="fail-here"))
+def test_given_local_with_another_fault_tag_in_the_app_context_when_built_then_processing_gets_it(
+    dev_issuer_file: Path,
+) -> None:
+    stack = cdk_app.build(
+        offline_app(stage="local", dev_issuer=str(dev_issuer_file), processing_fault_tag="fail-here")
+    )
 
     _, function = function_by_handler(Template.from_stack(stack), "image_processing.handler.handler")
     assert function["Properties"]["Environment"]["Variables"]["PROCESSING_FAULT_TAG"] == "fail-here"
@@ -158,7 +173,10 @@ def test_given_local_with_another_fault_tag_in_the_app_context_when_built_then_p
 def test_given_any_stage_then_images_are_limited_to_50_megapixels_and_failures_retried_twice(
     name: str,
 ) -> None:
-    settings = stage_settings(name, cors_origins=["https://images.example.com"])
+    authentication = LOCAL_AUTHENTICATION if name == "local" else None
+    settings = stage_settings(
+        name, cors_origins=["https://images.example.com"], authentication=authentication
+    )
 
     assert settings.max_image_pixels == 50_000_000
     assert settings.processing_retry_attempts == 2
@@ -170,4 +188,6 @@ def test_given_any_stage_then_images_are_limited_to_50_megapixels_and_failures_r
 
 def test_given_a_grace_shorter_than_processing_may_take_then_the_settings_are_rejected() -> None:
     with pytest.raises(ValueError, match="pending_grace_seconds must exceed"):
-        dataclasses.replace(stage_settings("local"), pending_grace_seconds=600)
+        dataclasses.replace(
+            stage_settings("local", authentication=LOCAL_AUTHENTICATION), pending_grace_seconds=600
+        )

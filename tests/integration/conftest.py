@@ -4,8 +4,10 @@ Nothing here is mocked: the tests call the deployed REST API over HTTP, send ima
 straight to S3 through the presigned POST the API hands out, and read the bucket and the
 table with boto3, which the environment of ``localcloud/env.mk`` points at the local cloud.
 
-Every test works under its own user id (and its own tags), so the tests are independent of
-each other, of their order and of earlier runs against the same deployment.
+Every test works under its own user (and its own tags), so the tests are independent of
+each other, of their order and of earlier runs against the same deployment. A user is who a
+bearer token of the local development issuer (``localcloud/dev_issuer.py``) says: ``api`` is
+the API signed in as the test's ``user``, and ``api.as_user(other)`` signs in as another.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from botocore.exceptions import ClientError
 from PIL import Image
 
 from image_core import schema
+from localcloud.dev_issuer import DevIssuer
 from localcloud.outputs import api_url, stack_outputs
 
 if TYPE_CHECKING:
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS_FILE = ROOT / ".localcloud" / "outputs.json"
+DEV_ISSUER_DIRECTORY = ROOT / ".localcloud" / "dev-issuer"
 
 MIB = 1024 * 1024
 MAX_UPLOAD_BYTES = 20 * MIB
@@ -99,19 +103,40 @@ def padded_png(total_size: int) -> bytes:
 
 
 class ImageApi:
-    """The deployed REST API, called over HTTP."""
+    """The deployed REST API, called over HTTP as ``user`` (with a bearer token), or anonymously."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        issuer: DevIssuer,
+        *,
+        user: str | None = None,
+        http: requests.Session | None = None,
+        created: list[tuple[str, str]] | None = None,
+    ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
-        self.http = requests.Session()
-        # Every image this session registered, deleted when the session ends.
-        self.created: list[str] = []
+        self.issuer = issuer
+        self.user = user
+        # Valid for an hour, far longer than a test run.
+        self._token = issuer.token(user) if user is not None else None
+        self.http = http or requests.Session()
+        # (owner, image id) of every image this session registered, deleted when the session ends.
+        self.created: list[tuple[str, str]] = created if created is not None else []
+
+    def as_user(self, user: str) -> ImageApi:
+        """The same API, signed in as ``user``."""
+        return ImageApi(self.base_url, self.issuer, user=user, http=self.http, created=self.created)
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"} if self._token is not None else {}
 
     def url(self, path: str) -> str:
         return self.base_url + path.lstrip("/")
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        return self.http.request(method, self.url(path), timeout=HTTP_TIMEOUT, **kwargs)
+        headers = {**self.auth_headers, **(kwargs.pop("headers", None) or {})}
+        return self.http.request(method, self.url(path), headers=headers, timeout=HTTP_TIMEOUT, **kwargs)
 
     def request_upload(
         self,
@@ -126,8 +151,8 @@ class ImageApi:
         else:
             headers = {"Content-Type": "application/json"} if raw_body is not None else None
             response = self.request("POST", "images/upload", params=params, data=raw_body, headers=headers)
-        if response.status_code == 201:
-            self.created.append(response.json()["image_id"])
+        if response.status_code == 201 and self.user is not None:
+            self.created.append((self.user, response.json()["image_id"]))
         return response
 
     def list_images(self, params: Mapping[str, str] | None = None) -> requests.Response:
@@ -171,14 +196,17 @@ def request_upload(
     content_type: str = "image/png",
     *,
     description: str | None = None,
+    visibility: str | None = None,
 ) -> UploadGrant:
-    """Register an image through the API (query string form) and return its presigned POST."""
-    params = {"user_id": user, "content_type": content_type}
+    """Register an image of ``user``'s (signed in as them, query string form); its presigned POST."""
+    params = {"content_type": content_type}
     if tags:
         params["tags"] = ",".join(tags)
     if description is not None:
         params["description"] = description
-    return grant_from(api.request_upload(params))
+    if visibility is not None:
+        params["visibility"] = visibility
+    return grant_from(api.as_user(user).request_upload(params))
 
 
 def grant_from(response: requests.Response) -> UploadGrant:
@@ -218,9 +246,11 @@ def upload_image(
     data: bytes | None = None,
     *,
     description: str | None = None,
+    visibility: str | None = None,
 ) -> str:
-    """Register an image and send its bytes through the presigned POST; its id (maybe not yet available)."""
-    grant = request_upload(api, user, tags, content_type, description=description)
+    """Register an image of ``user``'s and send its bytes through the presigned POST; its id (maybe not
+    yet available)."""
+    grant = request_upload(api, user, tags, content_type, description=description, visibility=visibility)
     send_bytes(grant, data if data is not None else png_bytes(), content_type)
     return grant.image_id
 
@@ -228,7 +258,8 @@ def upload_image(
 def wait_until_available(
     api: ImageApi, image_id: str, *, timeout: float = PROCESSING_TIMEOUT
 ) -> dict[str, Any]:
-    """Poll GET /images/{id} until processing has marked the image available; its metadata."""
+    """Poll GET /images/{id} (as ``api``'s user, who must be allowed to see it) until processing has
+    marked the image available; its metadata."""
 
     def probe() -> dict[str, Any] | None:
         response = api.get(image_id)
@@ -323,10 +354,15 @@ def outputs() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def api(outputs: dict[str, str]) -> Iterator[ImageApi]:
-    client = ImageApi(api_url(outputs))
+def deployed_api(outputs: dict[str, str]) -> Iterator[ImageApi]:
+    """The API, not signed in: ``.as_user(name)`` signs in (module-scoped fixtures use it)."""
+    if outputs.get("AuthMode") != "jwt":
+        pytest.fail(
+            "the service is deployed without authentication (AUTH_MODE=none): run `make up`", pytrace=False
+        )
+    client = ImageApi(api_url(outputs), DevIssuer.load(DEV_ISSUER_DIRECTORY))
     try:
-        probe = client.list_images({"limit": "1"})
+        probe = client.as_user(unique_user()).list_images({"limit": "1"})
     except requests.ConnectionError as error:
         pytest.fail(f"the local cloud does not answer ({error}): run `make up`", pytrace=False)
     if probe.status_code != 200:
@@ -337,8 +373,8 @@ def api(outputs: dict[str, str]) -> Iterator[ImageApi]:
         )
     yield client
     # Leave the deployment as found: DELETE is idempotent enough (404 once gone).
-    for image_id in client.created:
-        assert client.delete(image_id).status_code in (204, 404)
+    for owner, image_id in client.created:
+        assert client.as_user(owner).delete(image_id).status_code in (204, 404)
     client.http.close()
 
 
@@ -365,3 +401,9 @@ def unique_tag(name: str) -> str:
 def user() -> str:
     """A user id of this test alone."""
     return unique_user()
+
+
+@pytest.fixture
+def api(deployed_api: ImageApi, user: str) -> ImageApi:
+    """The API signed in as this test's ``user``."""
+    return deployed_api.as_user(user)

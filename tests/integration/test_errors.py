@@ -1,7 +1,7 @@
 """Every rejected request: the right status, code and named parameter, in the error envelope; nothing written.
 
-Each case runs under a fresh user id and a fresh description marker; after the request, a scan
-of the whole table finds no item (of any status, pending included) with either.
+Each case runs signed in as a fresh user with a fresh description marker; after the request, a
+scan of the whole table finds no item (of any status, pending included) with either.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tests.integration.conftest import Backend, ImageApi, assert_error, grant_fr
 
 pytestmark = pytest.mark.integration
 
-Call = Callable[[ImageApi, str, str], requests.Response]  # (api, user id, description marker)
+Call = Callable[[ImageApi, str, str], requests.Response]  # (api signed in as user, user id, marker)
 
 TWENTY_ONE_TAGS = ",".join(f"tag{n}" for n in range(21))
 
@@ -61,52 +61,47 @@ def upload_raw(raw_body: str, **params: str) -> Call:
 
 
 def list_images(**params: str) -> Call:
-    """GET /images for this user with these parameters."""
+    """GET /images (the signed-in user's) with these parameters."""
 
     def call(api: ImageApi, user: str, marker: str) -> requests.Response:
-        return api.list_images({"user_id": user, **params})
+        return api.list_images(params)
 
     return call
 
 
 UPLOAD_CASES = [
-    pytest.param(upload(description="{marker}", tags="ok"), "user_id", id="missing user_id"),
-    pytest.param(upload_body({"description": "{marker}"}), "user_id", id="missing user_id in body"),
+    # Who uploads is who signed in: a user_id, even the caller's own, is refused wherever it is.
+    pytest.param(upload(user_id="{user}", description="{marker}", tags="ok"), "user_id", id="user_id given"),
+    pytest.param(
+        upload_body({"user_id": "{user}", "description": "{marker}"}), "user_id", id="user_id in body"
+    ),
     pytest.param(upload(user_id="", description="{marker}"), "user_id", id="empty user_id"),
     pytest.param(
         upload(user_id="bad user/{user}", description="{marker}"), "user_id", id="bad user_id chars"
     ),
+    pytest.param(upload(tags="ok,bad tag!", description="{marker}"), "tags", id="bad tag chars"),
+    pytest.param(upload(tags="ok,caf\u00e9"), "tags", id="non-ascii tag"),
+    pytest.param(upload(tags="a,,b", description="{marker}"), "tags", id="empty tag"),
+    pytest.param(upload(tags=TWENTY_ONE_TAGS, description="{marker}"), "tags", id="21 tags"),
+    pytest.param(upload(tags="x" * 65, description="{marker}"), "tags", id="tag of 65 chars"),
     pytest.param(
-        upload(user_id="{user}", tags="ok,bad tag!", description="{marker}"), "tags", id="bad tag chars"
-    ),
-    pytest.param(upload(user_id="{user}", tags="ok,caf\u00e9"), "tags", id="non-ascii tag"),
-    pytest.param(upload(user_id="{user}", tags="a,,b", description="{marker}"), "tags", id="empty tag"),
-    pytest.param(
-        upload(user_id="{user}", tags=TWENTY_ONE_TAGS, description="{marker}"), "tags", id="21 tags"
-    ),
-    pytest.param(
-        upload(user_id="{user}", tags="x" * 65, description="{marker}"), "tags", id="tag of 65 chars"
-    ),
-    pytest.param(
-        upload_body({"user_id": "{user}", "tags": ["ok", "Bad Tag"], "description": "{marker}"}),
+        upload_body({"tags": ["ok", "Bad Tag"], "description": "{marker}"}),
         "tags",
         id="bad tag in body",
     ),
     pytest.param(
-        upload_body({"user_id": "{user}", "tags": "a,b", "description": "{marker}"}),
+        upload_body({"tags": "a,b", "description": "{marker}"}),
         "tags",
         id="body tags not an array",
     ),
+    pytest.param(upload(description="d" * 1001), "description", id="description 1001 chars"),
     pytest.param(
-        upload(user_id="{user}", description="d" * 1001), "description", id="description 1001 chars"
-    ),
-    pytest.param(
-        upload(user_id="{user}", content_type="image/tiff", description="{marker}"),
+        upload(content_type="image/tiff", description="{marker}"),
         "content_type",
         id="unsupported content_type",
     ),
     pytest.param(
-        upload_body({"user_id": "{user}", "content_type": "text/html", "description": "{marker}"}),
+        upload_body({"content_type": "text/html", "description": "{marker}"}),
         "content_type",
         id="unsupported content_type in body",
     ),
@@ -115,24 +110,21 @@ UPLOAD_CASES = [
         "user_id",
         id="user_id in query and body",
     ),
+    pytest.param(upload(visibility="friends", description="{marker}"), "visibility", id="unknown visibility"),
     pytest.param(
-        upload_body({"user_id": "{user}", "tags": ["a"]}, tags="a", description="{marker}"),
+        upload_body({"tags": ["a"]}, tags="a", description="{marker}"),
         "tags",
         id="tags in query and body",
     ),
     pytest.param(
-        upload_body({"description": "{marker}"}, user_id="{user}", description="{marker}"),
+        upload_body({"description": "{marker}"}, description="{marker}"),
         "description",
         id="description in query and body",
     ),
+    pytest.param(upload_raw('{"user_id": "x", ', description="{marker}"), "body", id="malformed JSON"),
+    pytest.param(upload_raw("[1, 2]", description="{marker}"), "body", id="JSON not an object"),
     pytest.param(
-        upload_raw('{"user_id": "x", ', user_id="{user}", description="{marker}"), "body", id="malformed JSON"
-    ),
-    pytest.param(
-        upload_raw("[1, 2]", user_id="{user}", description="{marker}"), "body", id="JSON not an object"
-    ),
-    pytest.param(
-        upload_body({"user_id": "{user}", "owner": "{marker}", "description": "{marker}"}),
+        upload_body({"owner": "{marker}", "description": "{marker}"}),
         "owner",
         id="unknown body field",
     ),
@@ -174,8 +166,10 @@ def test_invalid_parameter_is_a_400_naming_it_and_writes_nothing(
     assert backend.items_where(user_id=user, description=marker) == []
 
 
-def test_bad_user_id_filter_is_a_400_naming_it(api: ImageApi) -> None:
-    assert_error(api.list_images({"user_id": "no spaces allowed"}), 400, "invalid_parameter", "user_id")
+@pytest.mark.parametrize("value", ["no spaces allowed", "it-user-somebody-else"])
+def test_a_user_id_filter_is_a_400_naming_it(api: ImageApi, value: str) -> None:
+    # Whose images are listed follows from the token.
+    assert_error(api.list_images({"user_id": value}), 400, "invalid_parameter", "user_id")
 
 
 def test_limits_themselves_are_accepted(api: ImageApi, user: str) -> None:
@@ -183,13 +177,11 @@ def test_limits_themselves_are_accepted(api: ImageApi, user: str) -> None:
     tags = [f"{n:02d}" + "x" * 62 for n in range(20)]
 
     # When the upload is requested, Then it is granted with all of them
-    grant = grant_from(
-        api.request_upload({"user_id": user, "tags": ",".join(tags), "description": "d" * 1000})
-    )
+    grant = grant_from(api.request_upload({"tags": ",".join(tags), "description": "d" * 1000}))
     image = api.get(grant.image_id).json()
     assert (image["tags"], len(image["description"])) == (tags, 1000)
-    assert api.list_images({"user_id": user, "limit": "100"}).status_code == 200
-    assert api.list_images({"user_id": user, "limit": "1"}).status_code == 200
+    assert api.list_images({"limit": "100"}).status_code == 200
+    assert api.list_images({"limit": "1"}).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -227,7 +219,7 @@ def test_unknown_image_is_a_404_and_writes_nothing(
 def test_unknown_route_is_a_404_not_found_envelope(
     api: ImageApi, backend: Backend, user: str, method: str, path: str
 ) -> None:
-    response = api.request(method, path, params={"user_id": user})
+    response = api.request(method, path)
 
     assert_error(response, 404, "not_found")
     assert backend.items_where(user_id=user) == []

@@ -58,9 +58,9 @@ def test_object_outside_the_originals_prefix_is_left_alone(backend: Backend) -> 
 
 
 def test_second_upload_through_the_same_grant_updates_the_size_everywhere(api: ImageApi, user: str) -> None:
-    # Given an available image
+    # Given an available public image
     tag = unique_tag("again")
-    grant = request_upload(api, user, [tag])
+    grant = request_upload(api, user, [tag], visibility="public")
     first = png_bytes(16, 16)
     send_bytes(grant, first, "image/png")
     assert wait_until_available(api, grant.image_id)["size"] == len(first)
@@ -70,8 +70,8 @@ def test_second_upload_through_the_same_grant_updates_the_size_everywhere(api: I
     assert len(second) != len(first)
     send_bytes(grant, second, "image/png")
 
-    # Then the record, the user listing and the tag listing all show the new size
+    # Then the record, the own and the public listings, by tag or not, all show the new size
     wait_for(lambda: api.get(grant.image_id).json()["size"] == len(second), what="size updated")
-    for params in ({"user_id": user}, {"tag": tag}, {"user_id": user, "tag": tag}):
+    for params in ({}, {"tag": tag}, {"visibility": "public", "tag": tag}):
         [item] = api.list_images(params).json()["items"]
         assert (item["image_id"], item["size"]) == (grant.image_id, len(second)), params

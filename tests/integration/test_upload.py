@@ -27,7 +27,17 @@ from tests.integration.conftest import (
 
 pytestmark = pytest.mark.integration
 
-IMAGE_FIELDS = {"image_id", "user_id", "tags", "description", "content_type", "size", "status", "created_at"}
+IMAGE_FIELDS = {
+    "image_id",
+    "user_id",
+    "tags",
+    "description",
+    "content_type",
+    "size",
+    "status",
+    "created_at",
+    "visibility",
+}
 # What processing found in the bytes (null until then), and why an image is rejected or failed.
 FACT_FIELDS = {"width", "height", "format", "sha256", "frames", "exif_orientation", "duplicate_of", "reason"}
 
@@ -52,12 +62,13 @@ def test_uploaded_png_becomes_available_with_its_size_type_and_lower_cased_tags(
     send_bytes(grant, data, "image/png")
     image = wait_until_available(api, grant.image_id)
 
-    # Then the record describes the stored object
+    # Then the record describes the stored object, owned by the uploader and private
     assert set(image) == IMAGE_FIELDS | FACT_FIELDS
     assert (image["width"], image["height"], image["format"], image["frames"]) == (120, 80, "PNG", 1)
     assert image["sha256"] == hashlib.sha256(data).hexdigest()
     assert image["image_id"] == grant.image_id
     assert image["user_id"] == user
+    assert image["visibility"] == "private"
     assert image["size"] == len(data)
     assert image["content_type"] == "image/png"
     assert image["tags"] == [cat, dog]
@@ -104,7 +115,6 @@ def test_upload_parameters_may_come_as_a_json_body_with_tags_as_an_array(api: Im
     data = jpeg_bytes()
     sunset = unique_tag("sunset")
     body = {
-        "user_id": user,
         "tags": [sunset.upper(), "beach"],
         "description": "Évening",
         "content_type": "image/jpeg",
@@ -121,20 +131,20 @@ def test_upload_parameters_may_come_as_a_json_body_with_tags_as_an_array(api: Im
 
 
 def test_fields_may_be_split_between_query_and_body(api: ImageApi, user: str) -> None:
-    # Given the user id in the query string and the tags in the body
+    # Given the visibility in the query string and the tags in the body
     tag = unique_tag("split")
 
     # When the upload is requested
-    grant = grant_from(api.request_upload({"user_id": user}, json_body={"tags": [tag]}))
+    grant = grant_from(api.request_upload({"visibility": "public"}, json_body={"tags": [tag]}))
 
     # Then both are taken
     image = api.get(grant.image_id).json()
-    assert (image["user_id"], image["tags"]) == (user, [tag])
+    assert (image["user_id"], image["visibility"], image["tags"]) == (user, "public", [tag])
 
 
 def test_content_type_defaults_to_jpeg(api: ImageApi, user: str) -> None:
     # Given / When an upload is requested without a content type
-    grant = grant_from(api.request_upload({"user_id": user}))
+    grant = grant_from(api.request_upload())
 
     # Then JPEG is pinned and recorded
     assert grant.fields["Content-Type"] == "image/jpeg"
@@ -162,7 +172,7 @@ def test_upload_over_20_mib_is_refused_by_s3_and_the_record_stays_pending(
     time.sleep(1)  # had anything been stored, its notification would have been processed by now
     image = api.get(grant.image_id).json()
     assert (image["status"], image["size"]) == ("pending", None)
-    assert grant.image_id not in api.listed_ids({"user_id": user})
+    assert grant.image_id not in api.listed_ids({})
 
 
 def test_upload_of_exactly_20_mib_is_accepted(api: ImageApi, user: str) -> None:

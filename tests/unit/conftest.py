@@ -6,6 +6,7 @@ mock cannot drift from the infrastructure.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,11 +21,12 @@ from image_api import delete_image, dependencies, download, get_image, list_imag
 from image_core import schema
 from image_core.repository import ImageRepository
 from image_core.services import ImageService
-from image_core.settings import get_settings
+from image_core.settings import get_auth_settings, get_settings
 from image_core.storage import ImageStorage, presigning_client
 from image_processing import dependencies as processing_dependencies
 from image_processing.service import UploadProcessor
 from tests import images
+from tests.unit import tokens
 from tests.unit.harness import REGION, ApiClient, FakeClock, deliver_object_created
 
 if TYPE_CHECKING:
@@ -50,7 +52,11 @@ boto_session = boto3.session.Session()
 
 @pytest.fixture(autouse=True)
 def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The variables the CDK constructs set, fake credentials, and no way out to real AWS."""
+    """The variables the CDK constructs set, fake credentials, and no way out to real AWS.
+
+    Tokens are verified against the test issuer's keys, given inline like the local
+    development issuer's (``test_authentication`` also serves them from a JWKS URL).
+    """
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB"):
         monkeypatch.delenv(name, raising=False)
     for name, value in {
@@ -68,6 +74,11 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "PENDING_GRACE_SECONDS": str(PENDING_GRACE_SECONDS),
         "MAX_IMAGE_PIXELS": str(MAX_IMAGE_PIXELS),
         "PROCESSING_FAULT_TAG": FAULT_TAG,
+        "AUTH_MODE": "jwt",
+        "AUTH_ISSUER": tokens.ISSUER,
+        "AUTH_AUDIENCE": tokens.AUDIENCE,
+        "AUTH_JWKS_URL": "",
+        "AUTH_JWKS": json.dumps(tokens.issuer().jwks()),
         "POWERTOOLS_SERVICE_NAME": "image-service",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }.items():
@@ -78,7 +89,13 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 # What a warm container keeps between invocations; captured here because tests replace some.
-_WARM_CONTAINER_CACHES = (get_settings, dependencies.image_service, processing_dependencies.upload_processor)
+_WARM_CONTAINER_CACHES = (
+    get_settings,
+    get_auth_settings,
+    dependencies.image_service,
+    dependencies.token_verifier,
+    processing_dependencies.upload_processor,
+)
 
 
 def _forget_warm_container_state() -> None:
@@ -221,11 +238,11 @@ def processor(aws: Aws, clock: FakeClock) -> UploadProcessor:
 
 @pytest.fixture
 def api(service: ImageService, processor: UploadProcessor, monkeypatch: pytest.MonkeyPatch) -> ApiClient:
-    """Calls the real handlers, with ``service`` and ``processor`` in place of the warm-container ones."""
+    """Calls the real handlers as alice, ``service`` and ``processor`` in place of the warm-container ones."""
     for module in _API_MODULES:
         monkeypatch.setitem(module.app.dependency_overrides, dependencies.image_service, lambda: service)
     monkeypatch.setattr(processing_dependencies, "upload_processor", lambda: processor)
-    return ApiClient()
+    return ApiClient.signed_in_as("alice")
 
 
 UploadImage = Callable[..., str]
@@ -233,13 +250,15 @@ UploadImage = Callable[..., str]
 
 @pytest.fixture
 def pending_image(api: ApiClient, clock: FakeClock) -> UploadImage:
-    """Register an image through the API; its object is never uploaded."""
+    """Register an image through the API, signed in as its owner; its object is never uploaded."""
 
-    def register(user_id: str = "alice", tags: Sequence[str] = (), at: str | None = None) -> str:
+    def register(
+        user_id: str = "alice", tags: Sequence[str] = (), at: str | None = None, visibility: str = "private"
+    ) -> str:
         if at is not None:
             clock.set(at)
-        query = {"user_id": user_id, "tags": ",".join(tags)} if tags else {"user_id": user_id}
-        result = api.upload(query=query)
+        query = {"tags": ",".join(tags), "visibility": visibility} if tags else {"visibility": visibility}
+        result = api.as_user(user_id).upload(query=query)
         assert result.status_code == 201, result.body
         image_id: str = result.json()["image_id"]
         return image_id
@@ -256,8 +275,10 @@ def picture_of(image_id: str) -> bytes:
 def available_image(aws: Aws, pending_image: UploadImage) -> UploadImage:
     """Register an image, upload a real JPEG and deliver the S3 event, as a client and S3 would."""
 
-    def create(user_id: str = "alice", tags: Sequence[str] = (), at: str | None = None) -> str:
-        image_id = pending_image(user_id=user_id, tags=tags, at=at)
+    def create(
+        user_id: str = "alice", tags: Sequence[str] = (), at: str | None = None, visibility: str = "private"
+    ) -> str:
+        image_id = pending_image(user_id=user_id, tags=tags, at=at, visibility=visibility)
         key = schema.original_object_key(image_id)
         content = picture_of(image_id)
         etag = aws.put(key, content, "image/jpeg")

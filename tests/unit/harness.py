@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from image_api import delete_image, download, get_image, list_images, upload
 from image_processing import failures
 from image_processing import handler as processing
+from tests.unit.tokens import issuer
 
 STAGE = "prod"
 ACCOUNT_ID = "123456789012"
@@ -169,7 +170,25 @@ def _call(
 
 
 class ApiClient:
-    """Calls each operation's handler the way API Gateway would."""
+    """Calls each operation's handler the way API Gateway would, with this client's credentials.
+
+    ``authorization`` is the Authorization header sent with every request (None: no header).
+    """
+
+    def __init__(self, *, authorization: str | None) -> None:
+        self.authorization = authorization
+
+    @classmethod
+    def signed_in_as(cls, user: str) -> ApiClient:
+        """A client with a valid token of the test issuer for ``user``."""
+        return cls.with_token(issuer().token(user))
+
+    @classmethod
+    def with_token(cls, token: str) -> ApiClient:
+        return cls(authorization=f"Bearer {token}")
+
+    def as_user(self, user: str) -> ApiClient:
+        return ApiClient.signed_in_as(user)
 
     def upload(
         self,
@@ -181,30 +200,43 @@ class ApiClient:
     ) -> HttpResult:
         """Body: ``body`` as JSON, or ``raw_body`` as given; the query string: ``query``."""
         text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
-        headers = {"Content-Type": content_type} if text is not None else None
+        headers = {"Content-Type": content_type} if text is not None else {}
         return _call(
-            upload.handler, rest_api_event("POST", "/images/upload", query=query, body=text, headers=headers)
+            upload.handler,
+            rest_api_event("POST", "/images/upload", query=query, body=text, headers=self._headers(headers)),
         )
 
     def list(self, **query: str) -> HttpResult:
-        return _call(list_images.handler, rest_api_event("GET", "/images", query=query))
-
-    def get(self, image_id: str) -> HttpResult:
-        event = rest_api_event("GET", "/images/{image_id}", path_parameters={"image_id": image_id})
-        return _call(get_image.handler, event)
-
-    def download(self, image_id: str, variant: str | None = None) -> HttpResult:
-        event = rest_api_event(
-            "GET",
-            "/images/{image_id}/download",
-            path_parameters={"image_id": image_id},
-            query={"variant": variant} if variant is not None else None,
+        return _call(
+            list_images.handler, rest_api_event("GET", "/images", query=query, headers=self._headers())
         )
-        return _call(download.handler, event)
 
-    def delete(self, image_id: str) -> HttpResult:
-        event = rest_api_event("DELETE", "/images/{image_id}", path_parameters={"image_id": image_id})
-        return _call(delete_image.handler, event)
+    def get(self, image_id: str, query: QueryParameters | None = None) -> HttpResult:
+        return _call(get_image.handler, self._image_event("GET", "/images/{image_id}", image_id, query))
+
+    def download(
+        self, image_id: str, variant: str | None = None, query: QueryParameters | None = None
+    ) -> HttpResult:
+        """``variant``: sent as ``?variant=`` (None: left out, so the original is meant)."""
+        parameters = {**(query or {}), **({"variant": variant} if variant is not None else {})}
+        return _call(
+            download.handler,
+            self._image_event("GET", "/images/{image_id}/download", image_id, parameters or None),
+        )
+
+    def delete(self, image_id: str, query: QueryParameters | None = None) -> HttpResult:
+        return _call(delete_image.handler, self._image_event("DELETE", "/images/{image_id}", image_id, query))
+
+    def _image_event(
+        self, method: str, resource: str, image_id: str, query: QueryParameters | None
+    ) -> dict[str, Any]:
+        return rest_api_event(
+            method, resource, path_parameters={"image_id": image_id}, query=query, headers=self._headers()
+        )
+
+    def _headers(self, headers: Mapping[str, str] | None = None) -> dict[str, str]:
+        credentials = {"Authorization": self.authorization} if self.authorization is not None else {}
+        return {**credentials, **(headers or {})}
 
 
 def deliver_object_created(bucket: str, key: str, size: int, etag: str | None = None) -> None:

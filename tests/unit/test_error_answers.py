@@ -63,7 +63,13 @@ def test_an_unexpected_failure_is_a_bare_500_and_is_logged(
 
 
 def test_an_unknown_route_is_not_found_in_the_error_shape(api: ApiClient) -> None:
-    event = rest_api_event("GET", "/images/{image_id}/thumbnail", path_parameters={"image_id": "0" * 32})
+    assert api.authorization is not None
+    event = rest_api_event(
+        "GET",
+        "/images/{image_id}/thumbnail",
+        path_parameters={"image_id": "0" * 32},
+        headers={"Authorization": api.authorization},
+    )
 
     response = get_image.handler(event, lambda_context())
 

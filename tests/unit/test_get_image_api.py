@@ -38,6 +38,7 @@ def test_available_image_is_described_in_full(api: ApiClient, available_image: U
         "size": len(picture),
         "status": "available",
         "created_at": "2026-03-01T09:30:00.000000Z",
+        "visibility": "private",
         "width": 32,
         "height": 24,
         "format": "JPEG",

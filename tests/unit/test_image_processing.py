@@ -6,8 +6,11 @@ Every case uses a real file (``tests.unit.images``) and the event S3 would send 
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -119,7 +122,16 @@ def test_an_available_image_is_in_its_indexes_with_one_tag_item_per_tag(
             user_id="alice", tag=tag
         )
         assert tag_item[schema.LISTED_AT] == listed_at
-        view_attributes = ("image_id", "user_id", "tags", "content_type", "size", "status", "created_at")
+        view_attributes = (
+            "image_id",
+            "user_id",
+            "tags",
+            "content_type",
+            "size",
+            "status",
+            "created_at",
+            "visibility",
+        )
         facts = ("width", "height", "format", "sha256", "frames", "exif_orientation")
         assert {name: tag_item[name] for name in view_attributes + facts} == {
             name: image_item[name] for name in view_attributes + facts
@@ -157,9 +169,7 @@ def test_a_refused_upload_is_rejected_with_its_reason_and_leaves_no_bytes(
     image_id = (
         pending_image(tags=["cats"])
         if content_type == "image/jpeg"
-        else api.upload(query={"user_id": "alice", "tags": "cats", "content_type": content_type}).json()[
-            "image_id"
-        ]
+        else api.upload(query={"tags": "cats", "content_type": content_type}).json()["image_id"]
     )
 
     # When its bytes are reported
@@ -170,7 +180,7 @@ def test_a_refused_upload_is_rejected_with_its_reason_and_leaves_no_bytes(
     image = api.get(image_id).json()
     assert (image["status"], image["reason"]) == ("rejected", reason)
     assert (image["size"], image["width"], image["sha256"]) == (None, None, None)
-    assert api.list(user_id="alice").json()["items"] == []
+    assert api.list().json()["items"] == []
     assert aws.item(image_id, schema.tag_sort_key("cats")) is None
     # And nothing of it stays in the bucket
     assert aws.object_keys() == []
@@ -389,7 +399,7 @@ def test_another_users_copy_is_no_duplicate(api: ApiClient, aws: Aws, pending_im
 
     upload(aws, bobs, data)
 
-    assert api.get(bobs).json()["duplicate_of"] is None
+    assert api.as_user("bob").get(bobs).json()["duplicate_of"] is None
 
 
 def test_an_image_re_uploaded_with_the_same_bytes_is_no_duplicate_of_itself(
@@ -701,3 +711,18 @@ def test_pending_images_expire_a_grace_period_after_their_upload_window(
     assert expiry > datetime(2026, 3, 1, 12, 0, tzinfo=UTC) + timedelta(minutes=10)
     clock.set(expiry)
     assert api.get(image_id).status_code == 404
+
+
+# --- what the processing asset carries -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", ["image_processing.handler", "image_processing.failures"])
+def test_the_processing_code_needs_none_of_the_api_functions_requirements(module: str) -> None:
+    # Its asset (processing and failure functions) bundles only image_processing/requirements.txt:
+    # no PyJWT, no cryptography.
+    blocked = f"import sys; sys.modules.update(jwt=None, cryptography=None); import {module}"
+
+    lambda_src = Path(__file__).resolve().parents[2] / "lambda_src"
+    result = subprocess.run([sys.executable, "-c", blocked], cwd=lambda_src, capture_output=True, text=True)
+
+    assert result.returncode == 0, result.stderr

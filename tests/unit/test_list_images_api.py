@@ -1,4 +1,8 @@
-"""GET /images: filters, date semantics, ordering, paging, cursors, and the reads they cost."""
+"""GET /images: whose images, filters, date semantics, ordering, paging, cursors, and the reads they cost.
+
+A caller lists their own images (of any visibility), or with ``visibility=public`` every
+user's public ones; either by tag and date.
+"""
 
 from __future__ import annotations
 
@@ -12,30 +16,34 @@ from image_core import schema
 from tests.unit.conftest import Aws, UploadImage
 from tests.unit.harness import ApiClient
 
-# The gallery, by name -> (user, tags, created_at). Times sit on the edges of 2026-03-01 UTC.
+# The gallery, by name -> (owner, tags, created_at, visibility). Times sit on the edges of
+# 2026-03-01 UTC: alice's own images on both edges, the public ones on both edges too.
 GALLERY = {
-    "a1": ("alice", ["cats"], "2026-02-28T23:59:59.999999+00:00"),
-    "a2": ("alice", ["cats", "dogs"], "2026-03-01T00:00:00+00:00"),
-    "b1": ("bob", ["dogs"], "2026-03-01T08:00:00+00:00"),
-    "a3": ("alice", [], "2026-03-01T23:59:59.999999+00:00"),
-    "b2": ("bob", ["cats"], "2026-03-02T00:00:00+00:00"),
+    "a1": ("alice", ["cats"], "2026-02-28T23:59:59.999999+00:00", "public"),
+    "a2": ("alice", ["cats", "dogs"], "2026-03-01T00:00:00+00:00", "private"),
+    "b1": ("bob", ["dogs"], "2026-03-01T08:00:00+00:00", "public"),
+    "a3": ("alice", [], "2026-03-01T23:59:59.999999+00:00", "private"),
+    "b2": ("bob", ["cats"], "2026-03-02T00:00:00+00:00", "public"),
 }
+PUBLIC = {"visibility": "public"}
 
 
 @pytest.fixture
 def gallery(available_image: UploadImage, pending_image: UploadImage) -> dict[str, str]:
-    """Names -> ids of the available images above, plus one pending image of alice's tagged cats."""
+    """Names -> ids of the available images above, plus a pending public image of alice's tagged cats."""
     ids = {
-        name: available_image(user_id=user, tags=tags, at=created_at)
-        for name, (user, tags, created_at) in GALLERY.items()
+        name: available_image(user_id=user, tags=tags, at=created_at, visibility=visibility)
+        for name, (user, tags, created_at, visibility) in GALLERY.items()
     }
-    ids["pending"] = pending_image(user_id="alice", tags=["cats"], at="2026-03-01T12:00:00+00:00")
+    ids["pending"] = pending_image(
+        user_id="alice", tags=["cats"], at="2026-03-01T12:00:00+00:00", visibility="public"
+    )
     return ids
 
 
-def listed(api: ApiClient, gallery: dict[str, str], **query: str) -> list[str]:
-    """The names of the listed images, in the order listed (one page)."""
-    result = api.list(**query)
+def listed(api: ApiClient, gallery: dict[str, str], caller: str = "alice", **query: str) -> list[str]:
+    """The names of the images listed for ``caller``, in the order listed (one page)."""
+    result = api.as_user(caller).list(**query)
     assert result.status_code == 200, result.body
     names = {image_id: name for name, image_id in gallery.items()}
     return [names[item["image_id"]] for item in result.json()["items"]]
@@ -57,56 +65,82 @@ def all_pages(api: ApiClient, **query: str) -> list[list[str]]:
 
 
 @pytest.mark.parametrize(
-    ("query", "expected"),
+    ("caller", "query", "expected"),
     [
-        pytest.param({}, ["b2", "a3", "b1", "a2", "a1"], id="no filter: everything, newest first"),
-        pytest.param({"user_id": "alice"}, ["a3", "a2", "a1"], id="user"),
-        pytest.param({"tag": "cats"}, ["b2", "a2", "a1"], id="tag"),
-        pytest.param({"tag": " CATS "}, ["b2", "a2", "a1"], id="tag normalised like upload's"),
-        pytest.param({"user_id": "alice", "tag": "cats"}, ["a2", "a1"], id="user and tag"),
-        pytest.param({"user_id": "carol"}, [], id="unknown user"),
-        pytest.param({"to": "2026-03-01"}, ["a3", "b1", "a2", "a1"], id="to a date includes that whole day"),
+        pytest.param("alice", {}, ["a3", "a2", "a1"], id="own images, public and private, newest first"),
+        pytest.param("bob", {}, ["b2", "b1"], id="another user's own"),
+        pytest.param("carol", {}, [], id="a user without images"),
+        pytest.param("alice", {"tag": "cats"}, ["a2", "a1"], id="own by tag"),
+        pytest.param("alice", {"tag": " CATS "}, ["a2", "a1"], id="tag normalised like upload's"),
+        pytest.param("bob", {"tag": "cats"}, ["b2"], id="another user's own by tag"),
+        pytest.param("alice", PUBLIC, ["b2", "b1", "a1"], id="public: every user's, no private ones"),
+        pytest.param("carol", PUBLIC, ["b2", "b1", "a1"], id="public for a user without images"),
+        pytest.param("carol", {**PUBLIC, "tag": "cats"}, ["b2", "a1"], id="public by tag"),
+        pytest.param("bob", {**PUBLIC, "tag": "dogs"}, ["b1"], id="public by another tag"),
         pytest.param(
-            {"from": "2026-03-01"}, ["b2", "a3", "b1", "a2"], id="from a date starts at its midnight"
+            "alice", {**PUBLIC, "to": "2026-03-01"}, ["b1", "a1"], id="to a date includes that whole day"
         ),
-        pytest.param({"from": "2026-03-01", "to": "2026-03-01"}, ["a3", "b1", "a2"], id="one whole day"),
+        pytest.param("alice", {"from": "2026-03-01"}, ["a3", "a2"], id="from a date starts at its midnight"),
+        pytest.param("alice", {"from": "2026-03-01", "to": "2026-03-01"}, ["a3", "a2"], id="one whole day"),
         pytest.param(
-            {"from": "2026-03-01T10:00:00+02:00"},
-            ["b2", "a3", "b1"],
+            "alice", {**PUBLIC, "from": "2026-03-01", "to": "2026-03-01"}, ["b1"], id="public one day"
+        ),
+        pytest.param(
+            "alice",
+            {**PUBLIC, "from": "2026-03-01T10:00:00+02:00"},
+            ["b2", "b1"],
             id="from with an offset is converted to UTC",
         ),
         pytest.param(
-            {"from": "2026-03-01T08:00:00.000001Z"}, ["b2", "a3"], id="from is exact to the microsecond"
+            "alice",
+            {**PUBLIC, "from": "2026-03-01T08:00:00.000001Z"},
+            ["b2"],
+            id="from is exact to the microsecond",
         ),
         pytest.param(
-            {"from": "2026-03-01T10:00:00 02:00"}, ["b2", "a3", "b1"], id="offset whose + arrived as a space"
+            "alice",
+            {**PUBLIC, "from": "2026-03-01T10:00:00 02:00"},
+            ["b2", "b1"],
+            id="offset whose + arrived as a space",
         ),
         pytest.param(
-            {"from": "0001-01-01", "to": "9999-12-31"}, ["b2", "a3", "b1", "a2", "a1"], id="widest range"
+            "alice", {"from": "0001-01-01", "to": "9999-12-31"}, ["a3", "a2", "a1"], id="widest range"
         ),
         pytest.param(
-            {"to": "2026-03-01T09:00:00+01:00"}, ["b1", "a2", "a1"], id="to a datetime is inclusive"
+            "alice",
+            {**PUBLIC, "to": "2026-03-01T09:00:00+01:00"},
+            ["b1", "a1"],
+            id="to a datetime is inclusive",
         ),
-        pytest.param({"user_id": "bob", "to": "2026-03-01"}, ["b1"], id="user and date"),
-        pytest.param({"tag": "dogs", "from": "2026-03-01T00:00:00Z"}, ["b1", "a2"], id="tag and date"),
+        pytest.param("bob", {"to": "2026-03-01"}, ["b1"], id="own and date"),
         pytest.param(
-            {"user_id": "alice", "tag": "cats", "from": "2026-03-01", "to": "2026-03-01"},
+            "alice", {"tag": "dogs", "from": "2026-03-01T00:00:00Z"}, ["a2"], id="own by tag and date"
+        ),
+        pytest.param(
+            "carol",
+            {**PUBLIC, "tag": "dogs", "from": "2026-03-01T00:00:00Z"},
+            ["b1"],
+            id="public by tag and date",
+        ),
+        pytest.param(
+            "alice",
+            {"tag": "cats", "from": "2026-03-01", "to": "2026-03-01"},
             ["a2"],
-            id="user, tag and dates",
+            id="own, tag and dates",
         ),
     ],
 )
 def test_list_filters(
-    api: ApiClient, gallery: dict[str, str], query: dict[str, str], expected: list[str]
+    api: ApiClient, gallery: dict[str, str], caller: str, query: dict[str, str], expected: list[str]
 ) -> None:
-    # Given the gallery (and a pending image that matches several filters)
-    # When the client lists with the filters
+    # Given the gallery (and a pending public image that matches several filters)
+    # When the caller lists with the filters
     # Then exactly the matching available images come back, newest first
-    assert listed(api, gallery, **query) == expected
+    assert listed(api, gallery, caller, **query) == expected
 
 
 def test_listed_items_are_image_views(api: ApiClient, gallery: dict[str, str]) -> None:
-    for query in ({}, {"tag": "dogs"}):
+    for query in ({}, {"tag": "dogs"}, PUBLIC):
         items = api.list(**query).json()["items"]
 
         assert items
@@ -116,18 +150,19 @@ def test_listed_items_are_image_views(api: ApiClient, gallery: dict[str, str]) -
 
 
 def test_pending_images_are_never_listed(api: ApiClient, gallery: dict[str, str]) -> None:
-    for query in ({}, {"user_id": "alice"}, {"tag": "cats"}, {"user_id": "alice", "tag": "cats"}):
+    for query in ({}, {"tag": "cats"}, PUBLIC, {**PUBLIC, "tag": "cats"}):
         assert "pending" not in listed(api, gallery, **query)
 
 
 @pytest.mark.parametrize(
     "query",
     [
-        pytest.param({}, id="all"),
-        pytest.param({"user_id": "alice"}, id="user"),
-        pytest.param({"tag": "cats"}, id="tag"),
-        pytest.param({"user_id": "alice", "tag": "cats"}, id="user and tag"),
-        pytest.param({"from": "2026-03-01", "to": "2026-03-01"}, id="dates"),
+        pytest.param({}, id="own"),
+        pytest.param({"tag": "cats"}, id="own by tag"),
+        pytest.param(PUBLIC, id="public"),
+        pytest.param({**PUBLIC, "tag": "cats"}, id="public by tag"),
+        pytest.param({"from": "2026-02-28", "to": "2026-03-01"}, id="own by dates"),
+        pytest.param({**PUBLIC, "from": "2026-03-01"}, id="public by dates"),
     ],
 )
 def test_paging_returns_each_match_exactly_once(
@@ -160,33 +195,42 @@ def test_default_page_size_is_twenty(api: ApiClient, available_image: UploadImag
 
 
 def test_next_cursor_is_null_when_there_is_nothing_more(api: ApiClient, gallery: dict[str, str]) -> None:
-    assert api.list(user_id="alice", limit="10").json()["next_cursor"] is None
+    assert api.list(limit="10").json()["next_cursor"] is None
 
 
 @pytest.mark.parametrize(
-    ("query", "index"),
+    ("caller", "query", "index"),
     [
-        pytest.param({}, schema.ALL_IMAGES, id="all"),
-        pytest.param({"user_id": "alice"}, schema.BY_USER, id="user"),
-        pytest.param({"tag": "cats"}, schema.BY_TAG, id="tag"),
-        pytest.param({"user_id": "alice", "tag": "cats"}, schema.BY_USER_TAG, id="user and tag"),
-        pytest.param({"from": "2026-03-01"}, schema.ALL_IMAGES, id="from"),
-        pytest.param({"user_id": "bob", "to": "2026-03-01"}, schema.BY_USER, id="user and to"),
+        pytest.param("alice", {}, schema.BY_USER, id="own"),
+        pytest.param("alice", {"tag": "cats"}, schema.BY_USER_TAG, id="own by tag"),
+        pytest.param("alice", {"from": "2026-03-01"}, schema.BY_USER, id="own from"),
+        pytest.param("bob", {"to": "2026-03-01"}, schema.BY_USER, id="another user's own to"),
         pytest.param(
-            {"user_id": "alice", "tag": "cats", "from": "2026-03-01", "to": "2026-03-02"},
+            "alice",
+            {"tag": "cats", "from": "2026-03-01", "to": "2026-03-02"},
             schema.BY_USER_TAG,
-            id="everything",
+            id="own, everything",
+        ),
+        pytest.param("alice", PUBLIC, schema.PUBLIC, id="public"),
+        pytest.param("bob", {**PUBLIC, "tag": "cats"}, schema.PUBLIC, id="public by tag"),
+        pytest.param(
+            "carol", {**PUBLIC, "tag": "cats", "from": "2026-03-01"}, schema.PUBLIC, id="public, everything"
         ),
     ],
 )
 def test_every_filter_combination_is_one_bounded_query_on_its_index(
-    api: ApiClient, aws: Aws, gallery: dict[str, str], query: dict[str, str], index: schema.ListIndex
+    api: ApiClient,
+    aws: Aws,
+    gallery: dict[str, str],
+    caller: str,
+    query: dict[str, str],
+    index: schema.ListIndex,
 ) -> None:
     # Given the gallery, and no DynamoDB calls recorded yet
     aws.dynamodb_calls.clear()
 
-    # When the client lists one page
-    result = api.list(limit="2", **query)
+    # When the caller lists one page
+    result = api.as_user(caller).list(limit="2", **query)
 
     # Then exactly one Query ran, on the index for these filters, at most a page of items
     assert result.status_code == 200
@@ -197,8 +241,9 @@ def test_every_filter_combination_is_one_bounded_query_on_its_index(
     assert params["ScanIndexForward"] is False
     assert "FilterExpression" not in params
     assert params["ExpressionAttributeNames"]["#partition"] == index.partition_key
+    owner = None if query.get("visibility") == "public" else caller
     assert params["ExpressionAttributeValues"][":partition"] == {
-        "S": index.partition_value(user_id=query.get("user_id"), tag=query.get("tag"))
+        "S": index.partition_value(user_id=owner, tag=query.get("tag"))
     }
     has_dates = "from" in query or "to" in query
     assert ("BETWEEN" in params["KeyConditionExpression"]) is has_dates
@@ -221,8 +266,10 @@ def test_every_filter_combination_is_one_bounded_query_on_its_index(
         pytest.param({"limit": "0"}, "limit", id="limit 0"),
         pytest.param({"limit": "101"}, "limit", id="limit 101"),
         pytest.param({"limit": "ten"}, "limit", id="limit not a number"),
-        pytest.param({"user_id": "bad user"}, "user_id", id="invalid user"),
         pytest.param({"tag": "bad tag"}, "tag", id="invalid tag"),
+        pytest.param({"visibility": "private"}, "visibility", id="visibility other than public"),
+        # Whose images are listed follows from the token; naming a user is refused.
+        pytest.param({"user_id": "alice"}, "user_id", id="user_id given"),
     ],
 )
 def test_invalid_filters_are_rejected_naming_the_parameter(
@@ -262,9 +309,9 @@ def seal_cursor(payload: dict[str, Any]) -> str:
 
 
 def test_a_cursor_may_be_used_with_another_page_size(api: ApiClient, gallery: dict[str, str]) -> None:
-    cursor = first_cursor(api, user_id="alice")
+    cursor = first_cursor(api)
 
-    result = api.list(user_id="alice", limit="5", cursor=cursor)
+    result = api.list(limit="5", cursor=cursor)
 
     assert result.status_code == 200
     assert [item["image_id"] for item in result.json()["items"]] == [gallery["a2"], gallery["a1"]]
@@ -292,34 +339,27 @@ def tampered(payload: dict[str, Any], **key_changes: str | None) -> dict[str, An
         pytest.param(lambda _api: "not a cursor", id="not base64"),
         pytest.param(lambda _api: "bm90IGpzb24", id="base64 of not JSON"),
         pytest.param(lambda _api: seal_cursor({"hello": "world"}), id="JSON of another shape"),
-        pytest.param(lambda api: first_cursor(api, user_id="bob"), id="issued for another user"),
+        pytest.param(lambda api: first_cursor(api.as_user("bob")), id="issued to another user"),
         pytest.param(lambda api: first_cursor(api, tag="cats"), id="issued for a tag query"),
+        pytest.param(lambda api: first_cursor(api, visibility="public"), id="issued for the public listing"),
+        pytest.param(lambda api: first_cursor(api, **{"from": "2026-02-01"}), id="issued for other dates"),
         pytest.param(
-            lambda api: first_cursor(api, **{"user_id": "alice", "from": "2026-02-01"}),
-            id="issued for other dates",
-        ),
-        pytest.param(
-            lambda api: seal_cursor(
-                tampered(open_cursor(first_cursor(api, user_id="alice")), user_pk="USER#bob")
-            ),
+            lambda api: seal_cursor(tampered(open_cursor(first_cursor(api)), user_pk="USER#bob")),
             id="partition swapped",
         ),
         pytest.param(
             lambda api: seal_cursor(
-                tampered(
-                    open_cursor(first_cursor(api, user_id="alice")),
-                    all_pk=schema.ALL_IMAGES.partition_value(),
-                )
+                tampered(open_cursor(first_cursor(api)), public_pk=schema.PUBLIC.partition_value())
             ),
             id="extra attribute",
         ),
         pytest.param(
-            lambda api: seal_cursor(tampered(open_cursor(first_cursor(api, user_id="alice")), sk=None)),
+            lambda api: seal_cursor(tampered(open_cursor(first_cursor(api)), sk=None)),
             id="missing attribute",
         ),
         pytest.param(
             lambda api: seal_cursor(
-                tampered(open_cursor(first_cursor(api, user_id="alice")), pk=schema.image_partition("f" * 32))
+                tampered(open_cursor(first_cursor(api)), pk=schema.image_partition("f" * 32))
             ),
             id="pk of another image",
         ),
@@ -332,8 +372,8 @@ def test_bad_foreign_or_tampered_cursor_is_rejected(
     cursor = make_cursor(api)
     aws.dynamodb_calls.clear()
 
-    # When the client lists alice's images with it
-    result = api.list(user_id="alice", cursor=cursor)
+    # When alice lists her images with it
+    result = api.list(cursor=cursor)
 
     # Then it is told the cursor is invalid, and nothing was read
     assert result.status_code == 400

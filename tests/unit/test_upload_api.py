@@ -29,12 +29,12 @@ def policy_of(fields: dict[str, str]) -> dict[str, Any]:
 
 
 def test_upload_with_query_parameters_registers_a_pending_image(api: ApiClient, aws: Aws) -> None:
-    # Given a client that sends everything in the query string
+    # Given a signed-in client that sends everything in the query string
+    client = api.as_user("alice@example.com")
 
     # When it asks to upload
-    result = api.upload(
+    result = client.upload(
         query={
-            "user_id": "alice@example.com",
             "tags": " Cats,dogs , cats",
             "description": "On the sofa",
             "content_type": "image/png",
@@ -47,8 +47,8 @@ def test_upload_with_query_parameters_registers_a_pending_image(api: ApiClient, 
     assert set(answer) == {"image_id", "upload", "expires_in"}
     assert answer["expires_in"] == UPLOAD_URL_EXPIRES_SECONDS
     assert set(answer["upload"]) == {"url", "fields"}
-    # And a pending record holds the normalised metadata
-    image = api.get(answer["image_id"]).json()
+    # And a pending, private record of the uploader holds the normalised metadata
+    image = client.get(answer["image_id"]).json()
     assert image == {
         "image_id": answer["image_id"],
         "user_id": "alice@example.com",
@@ -58,6 +58,7 @@ def test_upload_with_query_parameters_registers_a_pending_image(api: ApiClient, 
         "size": None,
         "status": "pending",
         "created_at": "2026-03-01T12:00:00.000000Z",
+        "visibility": "private",
         # what processing finds in the bytes, once they come
         "width": None,
         "height": None,
@@ -80,52 +81,55 @@ def test_upload_with_query_parameters_registers_a_pending_image(api: ApiClient, 
 
 
 def test_upload_with_a_json_body_is_the_same_as_with_query_parameters(api: ApiClient) -> None:
-    # Given a client that sends everything as JSON, tags as an array
+    # Given bob, who sends everything as JSON, tags as an array
+    bob = api.as_user("bob")
     body = {
-        "user_id": "bob",
         "tags": ["Sunset", "beach", "sunset"],
         "description": "Evening",
         "content_type": "image/webp",
+        "visibility": "public",
     }
 
-    # When it asks to upload
-    result = api.upload(body=body)
+    # When he asks to upload
+    result = bob.upload(body=body)
 
-    # Then the image is registered with the same rules applied
+    # Then the image is registered as his with the same rules applied
     assert result.status_code == 201
-    image = api.get(result.json()["image_id"]).json()
+    image = bob.get(result.json()["image_id"]).json()
     assert (image["user_id"], image["tags"], image["description"], image["content_type"]) == (
         "bob",
         ["sunset", "beach"],
         "Evening",
         "image/webp",
     )
+    assert image["visibility"] == "public"
 
 
 def test_upload_fields_may_be_split_between_query_and_body(api: ApiClient) -> None:
-    # Given the user in the query string and the rest in the body
-    result = api.upload(query={"user_id": "carol"}, body={"tags": ["x"], "description": "split"})
+    # Given the visibility in the query string and the rest in the body
+    result = api.upload(query={"visibility": "public"}, body={"tags": ["x"], "description": "split"})
 
     # Then both halves are used
     assert result.status_code == 201
     image = api.get(result.json()["image_id"]).json()
-    assert (image["user_id"], image["tags"], image["description"]) == ("carol", ["x"], "split")
+    assert (image["visibility"], image["tags"], image["description"]) == ("public", ["x"], "split")
 
 
-def test_content_type_defaults_to_jpeg_and_tags_to_none(api: ApiClient) -> None:
-    result = api.upload(query={"user_id": "dave"})
+def test_content_type_defaults_to_jpeg_tags_to_none_and_visibility_to_private(api: ApiClient) -> None:
+    result = api.upload()
 
     assert result.status_code == 201
     image = api.get(result.json()["image_id"]).json()
     assert image["content_type"] == "image/jpeg"
     assert image["tags"] == []
     assert image["description"] is None
+    assert image["visibility"] == "private"
     assert result.json()["upload"]["fields"]["Content-Type"] == "image/jpeg"
 
 
 def test_each_upload_gets_a_new_server_chosen_id_and_a_sortable_timestamp(api: ApiClient) -> None:
-    first = api.upload(query={"user_id": "erin"}).json()["image_id"]
-    second = api.upload(query={"user_id": "erin"}).json()["image_id"]
+    first = api.upload().json()["image_id"]
+    second = api.upload().json()["image_id"]
 
     assert first != second
     assert re.fullmatch(r"[0-9a-f]{32}", first)
@@ -137,7 +141,7 @@ def test_each_upload_gets_a_new_server_chosen_id_and_a_sortable_timestamp(api: A
 def test_presigned_post_pins_the_key_the_content_type_and_the_size(api: ApiClient) -> None:
     # Given an upload request for a PNG
     before = datetime.now(UTC)
-    result = api.upload(query={"user_id": "alice", "content_type": "image/png"})
+    result = api.upload(query={"content_type": "image/png"})
     image_id = result.json()["image_id"]
     upload = result.json()["upload"]
 
@@ -170,7 +174,7 @@ def test_presigned_post_pins_the_key_the_content_type_and_the_size(api: ApiClien
 
 
 def test_repeated_tags_parameters_are_combined(api: ApiClient) -> None:
-    result = api.upload(query={"user_id": "alice", "tags": ["a,b", "c", "A"]})
+    result = api.upload(query={"tags": ["a,b", "c", "A"]})
 
     assert result.status_code == 201
     assert api.get(result.json()["image_id"]).json()["tags"] == ["a", "b", "c"]
@@ -179,27 +183,22 @@ def test_repeated_tags_parameters_are_combined(api: ApiClient) -> None:
 def test_twenty_distinct_tags_are_accepted_counting_after_duplicates_are_removed(api: ApiClient) -> None:
     tags = [f"tag{number}" for number in range(20)] + ["TAG0"]
 
-    result = api.upload(query={"user_id": "alice", "tags": ",".join(tags)})
+    result = api.upload(query={"tags": ",".join(tags)})
 
     assert result.status_code == 201
     assert len(api.get(result.json()["image_id"]).json()["tags"]) == 20
 
 
 INVALID_QUERIES = [
-    pytest.param({}, "user_id", id="user_id missing"),
-    pytest.param({"user_id": ""}, "user_id", id="user_id empty"),
-    pytest.param({"user_id": "al ice"}, "user_id", id="user_id with a space"),
-    pytest.param({"user_id": "a" * 129}, "user_id", id="user_id too long"),
-    pytest.param({"user_id": "alice", "tags": "cats,dogs!"}, "tags", id="tag with a symbol"),
-    pytest.param({"user_id": "alice", "tags": "cats,,dogs"}, "tags", id="empty tag"),
-    pytest.param({"user_id": "alice", "tags": "t" * 65}, "tags", id="tag too long"),
-    pytest.param(
-        {"user_id": "alice", "tags": ",".join(f"t{number}" for number in range(21))}, "tags", id="21 tags"
-    ),
-    pytest.param({"user_id": "alice", "description": "d" * 1001}, "description", id="description too long"),
-    pytest.param(
-        {"user_id": "alice", "content_type": "image/tiff"}, "content_type", id="content_type unknown"
-    ),
+    pytest.param({"tags": "cats,dogs!"}, "tags", id="tag with a symbol"),
+    pytest.param({"tags": "cats,,dogs"}, "tags", id="empty tag"),
+    pytest.param({"tags": "t" * 65}, "tags", id="tag too long"),
+    pytest.param({"tags": ",".join(f"t{number}" for number in range(21))}, "tags", id="21 tags"),
+    pytest.param({"description": "d" * 1001}, "description", id="description too long"),
+    pytest.param({"content_type": "image/tiff"}, "content_type", id="content_type unknown"),
+    pytest.param({"visibility": "friends"}, "visibility", id="visibility unknown"),
+    # Who owns the upload is who signed in; naming anybody, even oneself, is refused.
+    pytest.param({"user_id": "alice"}, "user_id", id="user_id given"),
 ]
 
 
@@ -220,11 +219,12 @@ def test_invalid_query_parameter_is_rejected_naming_it_and_writes_nothing(
 
 
 INVALID_BODIES = [
-    pytest.param({"user_id": "alice", "tags": "cats,dogs"}, "tags", id="tags not an array"),
-    pytest.param({"user_id": "alice", "tags": ["ok", "not ok"]}, "tags", id="invalid tag in array"),
+    pytest.param({"tags": "cats,dogs"}, "tags", id="tags not an array"),
+    pytest.param({"tags": ["ok", "not ok"]}, "tags", id="invalid tag in array"),
+    pytest.param({"visibility": "everyone"}, "visibility", id="visibility unknown"),
     pytest.param({"user_id": 42}, "user_id", id="user_id not a string"),
-    pytest.param({"user_id": "alice", "owner": "mallory"}, "owner", id="unknown field"),
-    pytest.param({"tags": ["cats"]}, "user_id", id="user_id missing"),
+    pytest.param({"user_id": "alice"}, "user_id", id="user_id given"),
+    pytest.param({"owner": "mallory"}, "owner", id="unknown field"),
     pytest.param(["alice"], "body", id="array body"),
 ]
 
@@ -242,7 +242,7 @@ def test_invalid_json_body_is_rejected_naming_the_field_and_writes_nothing(
 
 
 def test_malformed_json_is_rejected_naming_the_body(api: ApiClient, aws: Aws) -> None:
-    result = api.upload(query={"user_id": "alice"}, raw_body='{"tags": ["cats"')
+    result = api.upload(raw_body='{"tags": ["cats"')
 
     assert result.status_code == 400
     assert result.error["code"] == "invalid_parameter"
@@ -250,19 +250,19 @@ def test_malformed_json_is_rejected_naming_the_body(api: ApiClient, aws: Aws) ->
     assert aws.table_items() == []
 
 
-@pytest.mark.parametrize("field", ["user_id", "tags", "description", "content_type"])
+@pytest.mark.parametrize("field", ["tags", "description", "content_type", "visibility"])
 def test_field_given_both_in_query_and_body_is_rejected_naming_it(
     api: ApiClient, aws: Aws, field: str
 ) -> None:
     # Given the same field in both places, even with equal values
-    query_values = {"user_id": "alice", "tags": "cats", "description": "x", "content_type": "image/png"}
+    query_values = {"tags": "cats", "description": "x", "content_type": "image/png", "visibility": "public"}
     body_values: dict[str, Any] = {
-        "user_id": "alice",
         "tags": ["cats"],
         "description": "x",
         "content_type": "image/png",
+        "visibility": "public",
     }
-    query = {"user_id": "alice", field: query_values[field]}
+    query = {field: query_values[field]}
     body = {field: body_values[field]}
 
     # When the client uploads
@@ -276,7 +276,7 @@ def test_field_given_both_in_query_and_body_is_rejected_naming_it(
 
 
 def test_non_json_body_is_rejected(api: ApiClient, aws: Aws) -> None:
-    result = api.upload(query={"user_id": "alice"}, raw_body="tags=cats", content_type="text/plain")
+    result = api.upload(raw_body="tags=cats", content_type="text/plain")
 
     assert result.status_code == 400
     assert result.error["code"] == "invalid_parameter"

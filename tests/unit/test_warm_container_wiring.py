@@ -74,10 +74,10 @@ def test_presigned_urls_use_the_public_endpoint_with_path_style(
 ) -> None:
     # Given the local cloud's public endpoint, and the handlers wired as in a real container
     monkeypatch.setenv("S3_PUBLIC_ENDPOINT", "http://127.0.0.1:4566")
-    api = ApiClient()
+    api = ApiClient.signed_in_as("alice")
 
     # When an image is uploaded, processed and downloaded
-    upload = api.upload(query={"user_id": "alice"}).json()
+    upload = api.upload().json()
     key = schema.original_object_key(upload["image_id"])
     data = images.jpeg()
     etag = aws.put(key, data, "image/jpeg")
@@ -93,3 +93,12 @@ def test_presigned_urls_use_the_public_endpoint_with_path_style(
     # And the data calls still went to the service's own endpoint (moto here), not the public one
     assert api.get(upload["image_id"]).json()["status"] == "available"
     assert processing_dependencies.upload_processor.cache_info().currsize == 1
+
+
+def test_the_token_verifier_is_built_on_first_use_and_kept(aws: Aws) -> None:
+    # Kept with the container, so that keys fetched from a JWKS URL are fetched once.
+    assert dependencies.token_verifier.cache_info().currsize == 0
+
+    first = dependencies.token_verifier()
+
+    assert dependencies.token_verifier() is first
