@@ -63,10 +63,12 @@ def test_given_the_local_stage_when_synthesized_then_each_api_function_trusts_th
     assert all("d" not in key for key in json.loads(str(variables["AUTH_JWKS"]))["keys"])
 
 
-def test_given_the_local_stage_when_synthesized_then_the_processing_function_gets_no_auth_settings(
-    local_template: Template,
+@pytest.mark.parametrize("handler", ["image_processing.handler.handler", "image_processing.failures.handler"])
+def test_given_the_local_stage_when_synthesized_then_the_processing_functions_get_no_auth_settings(
+    local_template: Template, handler: str
 ) -> None:
-    assert auth_variables(local_template, "image_processing.handler.handler") == {}
+    # Neither verifies tokens (nor bundles PyJWT): S3 and Lambda invoke them, never a caller.
+    assert auth_variables(local_template, handler) == {}
 
 
 def test_given_the_local_stage_without_an_issuer_when_configured_then_it_asks_for_the_dev_issuer() -> None:

@@ -28,8 +28,11 @@ from tests.integration.conftest import (
     Backend,
     ImageApi,
     UploadGrant,
+    assert_error,
     request_upload,
     send_bytes,
+    unique_tag,
+    unique_user,
     wait_for,
     wait_until_available,
 )
@@ -39,6 +42,7 @@ pytestmark = pytest.mark.integration
 # The pending grace period of the deployed stages (stacks.settings.StageSettings).
 PENDING_GRACE_SECONDS = 2 * 3600
 UPLOAD_URL_EXPIRES_SECONDS = 900
+UNKNOWN_ID = "0123456789abcdef0123456789abcdef"
 # Three attempts (1 s and 2 s apart on the local cloud), then the failure function.
 FAILURE_TIMEOUT = 60.0
 
@@ -267,6 +271,67 @@ def test_a_re_upload_replaces_the_variants_and_delete_removes_every_one(
     assert stored_keys(backend, grant.image_id) == []
 
 
+# --- variants and ownership -----------------------------------------------------------------------
+
+
+def test_no_variant_of_a_private_image_is_found_by_another_user(
+    api: ImageApi, deployed_api: ImageApi, backend: Backend, user: str
+) -> None:
+    # Given a private available image, with its two variants
+    grant = upload(api, user, images.png(), "image/png")
+    wait_until_available(api, grant.image_id)
+    stranger = deployed_api.as_user(unique_user())
+
+    # When another user asks for any of its downloads, or to delete it
+    unknown = stranger.download(UNKNOWN_ID, "thumbnail")
+    answers = [stranger.download(grant.image_id, variant) for variant in ("original", "preview", "thumbnail")]
+
+    # Then each is answered exactly like an unknown image, and nothing of it is touched
+    assert [(answer.status_code, answer.json()) for answer in answers] == [(404, unknown.json())] * 3
+    assert stranger.delete(grant.image_id).status_code == 404
+    assert len(stored_keys(backend, grant.image_id)) == 3
+
+
+def test_a_public_images_variants_download_for_anybody_signed_in_and_only_its_owner_deletes_them(
+    api: ImageApi, deployed_api: ImageApi, backend: Backend, user: str
+) -> None:
+    # Given a public available image
+    grant = request_upload(api, user, [], "image/jpeg", visibility="public")
+    send_bytes(grant, images.jpeg(800, 600, seed=5), "image/jpeg")
+    wait_until_available(api, grant.image_id)
+    stranger = deployed_api.as_user(unique_user())
+
+    # When another user downloads its thumbnail, Then it is the thumbnail
+    assert opened(download_variant(stranger, grant.image_id, "thumbnail").content).size == (256, 192)
+    # But that user may not delete it: the original and both variants stay
+    assert_error(stranger.delete(grant.image_id), 403, "forbidden")
+    assert len(stored_keys(backend, grant.image_id)) == 3
+    # While its owner's DELETE removes every one of them
+    assert api.delete(grant.image_id).status_code == 204
+    assert stored_keys(backend, grant.image_id) == []
+    assert stranger.download(grant.image_id, "thumbnail").status_code == 404
+
+
+def test_a_public_upload_that_is_rejected_is_never_listed_or_shown_publicly(
+    api: ImageApi, deployed_api: ImageApi, backend: Backend, user: str
+) -> None:
+    # Given a public upload whose bytes are no image
+    tag = unique_tag("rejected")
+    grant = request_upload(api, user, [tag], "image/jpeg", visibility="public")
+    send_bytes(grant, images.TEXT, "image/jpeg")
+
+    # When processing has rejected it
+    wait_for_status(api, grant.image_id, "rejected")
+
+    # Then nobody else sees it, in the public listings or by its id, and it has no public index key
+    stranger = deployed_api.as_user(unique_user())
+    assert grant.image_id not in stranger.listed_ids({"visibility": "public", "tag": tag})
+    assert stranger.get(grant.image_id).status_code == 404
+    item = image_item(backend, grant.image_id)
+    assert item is not None
+    assert schema.PUBLIC.partition_key not in item
+
+
 # --- duplicates and idempotence ----------------------------------------------------------------
 
 
@@ -435,7 +500,9 @@ def deployed_files(function_name: str) -> set[str]:
     return set(zipfile.ZipFile(io.BytesIO(archive.content)).namelist())
 
 
-def test_only_the_processing_asset_carries_pillow(outputs: dict[str, str], processing: Processing) -> None:
+def test_only_the_processing_asset_carries_pillow_and_only_the_api_asset_pyjwt(
+    outputs: dict[str, str], processing: Processing
+) -> None:
     # Given the deployed processing function and an API function of the same stack
     api_functions = [
         function["FunctionName"]
@@ -453,3 +520,6 @@ def test_only_the_processing_asset_carries_pillow(outputs: dict[str, str], proce
     assert {"PIL/__init__.py", "pi_heif/__init__.py", "image_processing/imaging.py"} <= processing_files
     assert not any(name.startswith(("PIL/", "pi_heif/", "image_processing/")) for name in api_files)
     assert not any(name.startswith(("numpy/", "scipy/")) for name in processing_files | api_files)
+    # And the token verifier's PyJWT and cryptography are in the API asset only
+    assert {"jwt/__init__.py", "cryptography/__init__.py", "image_api/http.py"} <= api_files
+    assert not any(name.startswith(("jwt/", "cryptography/", "image_api/")) for name in processing_files)

@@ -29,6 +29,9 @@ ROUTES: dict[str, Route] = {
     "GET /images": lambda client, _: client.list(),
     "GET /images/{id}": lambda client, image_id: client.get(image_id),
     "GET /images/{id}/download": lambda client, image_id: client.download(image_id),
+    "GET /images/{id}/download?variant=thumbnail": lambda client, image_id: client.download(
+        image_id, "thumbnail"
+    ),
     "DELETE /images/{id}": lambda client, image_id: client.delete(image_id),
 }
 

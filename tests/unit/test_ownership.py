@@ -7,12 +7,15 @@ id reveals nothing; a public one they can see but not delete answers 403.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 
 from image_core import schema
-from image_core.schema import Visibility
-from tests.unit.conftest import TABLE_NAME, Aws, UploadImage
-from tests.unit.harness import ApiClient
+from image_core.schema import Variant, Visibility
+from tests import images
+from tests.unit.conftest import BUCKET_NAME, TABLE_NAME, Aws, UploadImage
+from tests.unit.harness import ApiClient, deliver_object_created, deliver_processing_failure
 from tests.unit.test_authentication import snapshot
 from tests.unit.test_delete_image_api import FailOnce
 
@@ -147,6 +150,164 @@ def test_the_owner_is_whoever_uploaded_whatever_the_body_says_about_others(api: 
     # Uploading without naming anyone makes the uploader the owner
     image_id = api.as_user("mallory").upload().json()["image_id"]
     assert api.as_user("mallory").get(image_id).json()["user_id"] == "mallory"
+
+
+# --- variants ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", ["original", "preview", "thumbnail"])
+def test_no_variant_of_a_private_image_is_found_by_another_user(
+    api: ApiClient, aws: Aws, available_image: UploadImage, variant: str
+) -> None:
+    # Given alice's private image, with its variants
+    image_id = available_image(user_id="alice")
+    bob = api.as_user("bob")
+
+    # When bob asks for one of its downloads, and for the same of an id nobody uploaded
+    answer, unknown = bob.download(image_id, variant), bob.download(UNKNOWN_ID, variant)
+
+    # Then both are the same 404, while alice gets hers
+    assert (answer.status_code, answer.body) == (404, unknown.body)
+    assert api.download(image_id, variant).status_code == 200
+
+
+@pytest.mark.parametrize("variant", ["preview", "thumbnail"])
+def test_a_public_images_variants_are_downloaded_by_any_signed_in_user(
+    api: ApiClient, aws: Aws, available_image: UploadImage, variant: str
+) -> None:
+    image_id = available_image(user_id="alice", visibility="public")
+    record = aws.item(image_id)
+    assert record is not None
+
+    result = api.as_user("bob").download(image_id, variant)
+
+    assert result.status_code == 200
+    key = schema.variant_object_key(image_id, record["revision"], Variant(variant))
+    assert urlsplit(result.json()["url"]).path.endswith("/" + key)
+
+
+def test_another_users_delete_of_a_public_image_leaves_every_variant_and_the_owners_removes_them(
+    api: ApiClient, aws: Aws, available_image: UploadImage
+) -> None:
+    # Given alice's public image, with its original and two variants
+    image_id = available_image(user_id="alice", visibility="public")
+    assert len(aws.variant_keys(image_id)) == len(schema.DERIVED_VARIANTS)
+
+    # When bob tries to delete it, Then nothing of it goes
+    assert api.as_user("bob").delete(image_id).status_code == 403
+    assert len(aws.object_keys()) == 1 + len(schema.DERIVED_VARIANTS)
+
+    # When alice deletes it, Then every variant goes with the original
+    assert api.delete(image_id).status_code == 204
+    assert aws.object_keys() == []
+
+
+# --- processing and the public listing -------------------------------------------------------------
+
+
+def public_ids(api: ApiClient, **query: str) -> list[str]:
+    """The ids bob finds among everyone's public images."""
+    return [
+        item["image_id"] for item in api.as_user("bob").list(visibility="public", **query).json()["items"]
+    ]
+
+
+def test_the_public_listing_shows_the_facts_and_visibility_of_each_image(
+    api: ApiClient, aws: Aws, available_image: UploadImage
+) -> None:
+    image_id = available_image(user_id="alice", tags=["cats"], visibility="public")
+    shown = api.get(image_id).json()
+
+    for query in ({}, {"tag": "cats"}):
+        (item,) = api.as_user("bob").list(visibility="public", **query).json()["items"]
+        assert item == shown
+        assert (item["visibility"], item["width"], item["format"]) == ("public", 32, "JPEG")
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        pytest.param(images.TEXT, "unsupported_format", id="text"),
+        pytest.param(images.truncated(images.jpeg(200, 150)), "corrupt", id="truncated JPEG"),
+    ],
+)
+def test_a_public_upload_that_is_rejected_is_never_listed_or_shown_to_others(
+    api: ApiClient, aws: Aws, pending_image: UploadImage, data: bytes, reason: str
+) -> None:
+    # Given alice's public pending image, and bytes that are no acceptable JPEG
+    image_id = pending_image(user_id="alice", tags=["cats"], visibility="public")
+    key = schema.original_object_key(image_id)
+
+    # When they are processed
+    deliver_object_created(BUCKET_NAME, key, len(data), etag=aws.put(key, data, "image/jpeg"))
+
+    # Then the image is rejected, in no public listing and hidden from others; no public key anywhere
+    assert api.get(image_id).json()["reason"] == reason
+    assert public_ids(api) == public_ids(api, tag="cats") == []
+    assert api.as_user("bob").get(image_id).status_code == 404
+    assert all(schema.PUBLIC.partition_key not in item for item in aws.table_items())
+
+
+def test_a_public_images_rejected_re_upload_takes_it_out_of_the_public_listing(
+    api: ApiClient, aws: Aws, available_image: UploadImage
+) -> None:
+    # Given alice's public image, listed publicly
+    image_id = available_image(user_id="alice", tags=["cats"], visibility="public")
+    assert public_ids(api) == public_ids(api, tag="cats") == [image_id]
+
+    # When she posts a text file through the same form
+    key = schema.original_object_key(image_id)
+    deliver_object_created(BUCKET_NAME, key, len(images.TEXT), etag=aws.put(key, images.TEXT, "image/jpeg"))
+
+    # Then it is rejected and gone from the public listings, and hidden from others
+    assert api.get(image_id).json()["status"] == "rejected"
+    assert public_ids(api) == public_ids(api, tag="cats") == []
+    assert api.as_user("bob").get(image_id).status_code == 404
+    record = aws.item(image_id)
+    assert record is not None
+    assert schema.PUBLIC.partition_key not in record
+    assert aws.item(image_id, schema.tag_sort_key("cats")) is None
+
+
+def test_a_public_image_whose_processing_failed_is_never_listed_publicly(
+    api: ApiClient, aws: Aws, available_image: UploadImage
+) -> None:
+    # Given alice's public image, re-uploaded with bytes whose processing failed for good
+    image_id = available_image(user_id="alice", tags=["cats"], visibility="public")
+    key = schema.original_object_key(image_id)
+    data = images.jpeg(seed=11)
+    etag = aws.put(key, data, "image/jpeg")
+
+    # When the failure is recorded
+    deliver_processing_failure(BUCKET_NAME, key, len(data), etag=etag)
+
+    # Then it is failed and out of the public listings
+    assert api.get(image_id).json()["status"] == "failed"
+    assert public_ids(api) == public_ids(api, tag="cats") == []
+    assert all(schema.PUBLIC.partition_key not in item for item in aws.table_items())
+
+
+def test_a_public_pending_image_past_its_expiry_is_gone_for_everyone(
+    api: ApiClient, aws: Aws, pending_image: UploadImage
+) -> None:
+    # Given alice's public pending image whose window and grace have passed
+    image_id = pending_image(user_id="alice", visibility="public")
+    aws.dynamodb.update_item(
+        TableName=TABLE_NAME,
+        Key={
+            schema.PARTITION_KEY: {"S": schema.image_partition(image_id)},
+            schema.SORT_KEY: {"S": schema.IMAGE_SORT_KEY},
+        },
+        UpdateExpression="SET #ttl = :past",
+        ExpressionAttributeNames={"#ttl": schema.TTL_ATTRIBUTE},
+        ExpressionAttributeValues={":past": {"N": "1"}},
+    )
+
+    # Then neither she nor anybody else finds it, and nobody may delete it but as an unknown id
+    for client in (api, api.as_user("bob")):
+        assert client.get(image_id).status_code == 404
+        assert client.delete(image_id).status_code == 404
+    assert public_ids(api) == []
 
 
 # --- how visibility is stored ---------------------------------------------------------------------
