@@ -87,3 +87,13 @@ class Caller:
     def may_delete(self, image: Image) -> bool:
         """Only the owner deletes (or anybody, with authentication off and nobody named)."""
         return self.user_id is None or image.user_id == self.user_id
+
+    def view_of(self, image: Image) -> Image:
+        """``image`` as this caller is shown it (one it may see).
+
+        ``duplicate_of`` names an earlier image of the owner's, which may well be private: to
+        anyone else that id would reveal an image they may not see, so only the owner is told.
+        """
+        if self.user_id is None or image.user_id == self.user_id or image.duplicate_of is None:
+            return image
+        return image.model_copy(update={"duplicate_of": None})

@@ -85,7 +85,7 @@ class ImageService:
         )
 
     def get_image(self, image_id: str, caller: Caller) -> Image:
-        return self._visible_image(image_id, caller)
+        return caller.view_of(self._visible_image(image_id, caller))
 
     def download_link(
         self, image_id: str, caller: Caller, variant: Variant = Variant.ORIGINAL
@@ -112,7 +112,7 @@ class ImageService:
         next_cursor = (
             encode_cursor(listing, page.last_evaluated_key) if page.last_evaluated_key is not None else None
         )
-        return ImagePage(items=page.images, next_cursor=next_cursor)
+        return ImagePage(items=[caller.view_of(image) for image in page.images], next_cursor=next_cursor)
 
     def delete_image(self, image_id: str, caller: Caller) -> None:
         """Delete the image, its tag items, its object and variants, in an order a retry can always finish.

@@ -202,6 +202,28 @@ def test_another_users_delete_of_a_public_image_leaves_every_variant_and_the_own
     assert aws.object_keys() == []
 
 
+def test_only_the_owner_is_told_which_of_her_images_a_public_one_duplicates(
+    api: ApiClient, aws: Aws, pending_image: UploadImage
+) -> None:
+    # Given alice's private picture, and the same picture uploaded again as a public image
+    data = images.jpeg(seed=21)
+    private = pending_image(user_id="alice", tags=["cats"])
+    public = pending_image(user_id="alice", tags=["cats"], visibility="public")
+    for image_id in (private, public):
+        key = schema.original_object_key(image_id)
+        deliver_object_created(BUCKET_NAME, key, len(data), etag=aws.put(key, data, "image/jpeg"))
+    assert api.get(public).json()["duplicate_of"] == private
+
+    # When bob reads the public one, alone or in the public listings
+    bob = api.as_user("bob")
+    seen = [bob.get(public).json(), *bob.list(visibility="public").json()["items"]]
+    seen += bob.list(visibility="public", tag="cats").json()["items"]
+
+    # Then nothing he is shown names alice's private image
+    assert [(image["image_id"], image["duplicate_of"]) for image in seen] == [(public, None)] * 3
+    assert bob.get(private).status_code == 404
+
+
 # --- processing and the public listing -------------------------------------------------------------
 
 
