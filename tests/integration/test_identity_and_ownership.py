@@ -23,6 +23,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from image_core import schema
 from localcloud.dev_issuer import DevIssuer
 from tests.integration.conftest import (
     HTTP_TIMEOUT,
@@ -43,10 +44,25 @@ UNKNOWN_ID = "0123456789abcdef0123456789abcdef"
 PNG = png_bytes(seed=5)
 
 
-def counts(backend: Backend) -> tuple[int, int]:
-    """How many items the table and objects the bucket hold: a request refused must change neither."""
-    items = backend.dynamodb.scan(TableName=backend.table, Select="COUNT", ConsistentRead=True)["Count"]
-    objects = backend.s3.list_objects_v2(Bucket=backend.bucket).get("KeyCount", 0)
+def counts(backend: Backend, owner: ImageApi, image_ids: list[str]) -> tuple[int, int]:
+    """What a refused request could have changed: the owner's items, and their images' objects.
+
+    Scoped to one test user, so that processing or expiry of other tests' images, which goes
+    on in the background, cannot make a refused request look as if it wrote something.
+    """
+    pages = backend.dynamodb.get_paginator("scan").paginate(
+        TableName=backend.table,
+        Select="COUNT",
+        ConsistentRead=True,
+        FilterExpression="user_id = :owner",
+        ExpressionAttributeValues={":owner": {"S": str(owner.user)}},
+    )
+    items = sum(page["Count"] for page in pages)
+    objects = sum(
+        backend.s3.list_objects_v2(Bucket=backend.bucket, Prefix=prefix).get("KeyCount", 0)
+        for image_id in image_ids
+        for prefix in (schema.original_object_key(image_id), schema.variants_prefix(image_id))
+    )
     return items, objects
 
 
@@ -163,7 +179,8 @@ def test_a_request_without_a_valid_token_is_unauthorized_and_changes_nothing(
     credentials: Credentials,
 ) -> None:
     # Given alice's private image, and a request for it with bad or no credentials
-    before = counts(backend)
+    alices = [images["alice private"], images["alice public"]]
+    before = counts(backend, alice, alices)
     authorization = credentials(deployed_api.issuer, str(alice.user))
     method, path = route(images["alice private"])
 
@@ -175,7 +192,7 @@ def test_a_request_without_a_valid_token_is_unauthorized_and_changes_nothing(
     # Then it is refused with a challenge, in the error envelope, and nothing changed
     assert_error(response, 401, "unauthorized")
     assert response.headers["WWW-Authenticate"].startswith("Bearer ")
-    assert counts(backend) == before
+    assert counts(backend, alice, alices) == before
     assert alice.get(images["alice private"]).status_code == 200
 
 
@@ -191,9 +208,10 @@ def test_the_old_user_id_parameter_is_refused(alice: ImageApi) -> None:
 
 @pytest.mark.parametrize("route", ["GET /images/{id}", "GET /images/{id}/download", "DELETE /images/{id}"])
 def test_another_users_private_image_is_answered_like_an_unknown_one(
-    bob: ImageApi, backend: Backend, images: dict[str, str], route: str
+    alice: ImageApi, bob: ImageApi, backend: Backend, images: dict[str, str], route: str
 ) -> None:
-    before = counts(backend)
+    alices = [images["alice private"], images["alice public"]]
+    before = counts(backend, alice, alices)
     method, path = ROUTES[route](images["alice private"])
     _, unknown_path = ROUTES[route](UNKNOWN_ID)
 
@@ -201,7 +219,7 @@ def test_another_users_private_image_is_answered_like_an_unknown_one(
     unknown = bob.request(method, unknown_path)
 
     assert (response.status_code, response.json()) == (404, unknown.json())
-    assert counts(backend) == before
+    assert counts(backend, alice, alices) == before
 
 
 def test_another_users_public_image_is_seen_and_downloaded_but_not_deleted(
