@@ -127,6 +127,19 @@ class Aws:
             None,
         )
 
+    def mark_deleting(self, image_id: str) -> None:
+        """The state a DELETE that failed part-way leaves behind."""
+        self.dynamodb.update_item(
+            TableName=TABLE_NAME,
+            Key={
+                schema.PARTITION_KEY: {"S": schema.image_partition(image_id)},
+                schema.SORT_KEY: {"S": schema.IMAGE_SORT_KEY},
+            },
+            UpdateExpression="SET #status = :deleting",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":deleting": {"S": "deleting"}},
+        )
+
     def object_keys(self) -> list[str]:
         return [entry["Key"] for entry in self.s3.list_objects_v2(Bucket=BUCKET_NAME).get("Contents", [])]
 

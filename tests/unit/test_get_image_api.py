@@ -7,10 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from image_core import schema
 from tests.unit.conftest import (
     PENDING_GRACE_SECONDS,
-    TABLE_NAME,
     UPLOAD_URL_EXPIRES_SECONDS,
     Aws,
     UploadImage,
@@ -105,16 +103,7 @@ def test_malformed_id_is_answered_without_reading_the_table(api: ApiClient, aws:
 def test_image_being_deleted_is_not_found(api: ApiClient, aws: Aws, available_image: UploadImage) -> None:
     # Given an image whose deletion has begun but not finished
     image_id = available_image()
-    aws.dynamodb.update_item(
-        TableName=TABLE_NAME,
-        Key={
-            schema.PARTITION_KEY: {"S": schema.image_partition(image_id)},
-            schema.SORT_KEY: {"S": schema.IMAGE_SORT_KEY},
-        },
-        UpdateExpression="SET #status = :deleting",
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues={":deleting": {"S": "deleting"}},
-    )
+    aws.mark_deleting(image_id)
 
     # Then it is already gone for callers
     assert api.get(image_id).status_code == 404

@@ -22,20 +22,6 @@ from tests.unit.test_delete_image_api import FailOnce
 UNKNOWN_ID = "0123456789abcdef0123456789abcdef"
 
 
-def mark_deleting(aws: Aws, image_id: str) -> None:
-    """The state a DELETE that failed part-way leaves behind."""
-    aws.dynamodb.update_item(
-        TableName=TABLE_NAME,
-        Key={
-            schema.PARTITION_KEY: {"S": schema.image_partition(image_id)},
-            schema.SORT_KEY: {"S": schema.IMAGE_SORT_KEY},
-        },
-        UpdateExpression="SET #status = :deleting",
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues={":deleting": {"S": "deleting"}},
-    )
-
-
 # --- the owner -------------------------------------------------------------------------------
 
 
@@ -133,7 +119,7 @@ def test_a_public_image_being_deleted_is_gone_for_everyone_and_its_owner_finishe
 ) -> None:
     # Given alice's public image whose DELETE failed part-way
     image_id = available_image(user_id="alice", visibility="public")
-    mark_deleting(aws, image_id)
+    aws.mark_deleting(image_id)
 
     # Then bob can neither see it nor finish deleting it
     bob = api.as_user("bob")
