@@ -71,7 +71,7 @@ def create_resolver() -> APIGatewayRestResolver:
     for error_class, (status, code) in _ERROR_ANSWERS.items():
         app.exception_handler(error_class)(_answer_with(status, code))
     app.exception_handler(Unauthorized)(_unauthorized)
-    app.exception_handler(RequestValidationError)(_invalid_request)
+    app.exception_handler(RequestValidationError)(_authenticated_then_invalid(app))
     app.exception_handler(RequestUnsupportedContentType)(_unsupported_body)
     app.not_found(_no_such_route)
     app.exception_handler(Exception)(_internal_error)
@@ -138,6 +138,30 @@ def _unauthorized(error: Unauthorized) -> Response[dict[str, Any]]:
 def _answer_with(status: HTTPStatus, code: str) -> Callable[[ImageServiceError], Response[dict[str, Any]]]:
     def answer(error: ImageServiceError) -> Response[dict[str, Any]]:
         return error_response(status, code, error.message)
+
+    return answer
+
+
+def _authenticated_then_invalid(
+    app: APIGatewayRestResolver,
+) -> Callable[[RequestValidationError], Response[dict[str, Any]]]:
+    """Who is asking is decided before what they asked: a request with bad parameters *and* no
+    valid token is answered 401, as every request without one is.
+
+    Powertools validates parameters before any middleware runs, so ``_authenticated`` has not
+    seen a request that failed validation; the same check runs here first.
+    """
+
+    def answer(error: RequestValidationError) -> Response[dict[str, Any]]:
+        try:
+            current_caller(app.request)
+        except Unauthorized as refused:
+            return _unauthorized(refused)
+        except Unavailable as unavailable:
+            return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "unavailable", unavailable.message)
+        except ImageServiceError:
+            pass  # the token is good; what else is wrong with the request is answered below
+        return _invalid_request(error)
 
     return answer
 

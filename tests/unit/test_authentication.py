@@ -321,3 +321,42 @@ def test_settings_read_audiences_as_a_list_and_the_inline_jwks_as_json() -> None
 
 def test_authentication_off_needs_no_issuer() -> None:
     assert AuthSettings.model_validate({"AUTH_MODE": "none"}).issuer is None
+
+
+@pytest.mark.parametrize(
+    "request_with_a_bad_parameter",
+    [
+        pytest.param(lambda client: client.list(limit="0"), id="list with limit 0"),
+        pytest.param(lambda client: client.upload({"content_type": "text/plain"}), id="upload of text"),
+    ],
+)
+def test_a_request_with_a_bad_parameter_and_no_valid_token_is_unauthorized_first(
+    api: ApiClient, aws: Aws, request_with_a_bad_parameter: Callable[[ApiClient], HttpResult]
+) -> None:
+    # Given a request that is wrong twice: no token, and a parameter out of range
+    before = snapshot(aws)
+
+    # When it arrives without a token, and with a forged one
+    missing = request_with_a_bad_parameter(ApiClient(authorization=None))
+    forged = request_with_a_bad_parameter(
+        ApiClient.with_token(issuer().token(iss="https://evil.example.test/"))
+    )
+
+    # Then who is asking is refused before what was asked is judged, and nothing changed
+    assert (missing.status_code, missing.error["code"]) == (401, "unauthorized")
+    assert (forged.status_code, forged.error["code"]) == (401, "unauthorized")
+    assert snapshot(aws) == before
+
+
+def test_a_bad_parameter_with_a_valid_token_is_still_named(api: ApiClient) -> None:
+    result = api.list(limit="0")
+
+    assert result.status_code == 400
+    assert "'limit'" in result.error["message"]
+
+
+def test_a_bad_parameter_with_the_old_user_id_and_a_valid_token_is_a_400_not_a_500(api: ApiClient) -> None:
+    result = api.list(limit="0", user_id="alice")
+
+    assert result.status_code == 400
+    assert result.error["code"] == "invalid_parameter"
