@@ -244,12 +244,14 @@ class Listing:
 
 
 class Reason(StrEnum):
-    """Why an image is ``rejected`` (the first four) or ``failed`` (the last)."""
+    """Why an image is ``rejected`` (all but the last) or ``failed`` (the last)."""
 
     UNSUPPORTED_FORMAT = "unsupported_format"
     CONTENT_TYPE_MISMATCH = "content_type_mismatch"
     CORRUPT = "corrupt"
     TOO_MANY_PIXELS = "too_many_pixels"
+    # Too many frames or JPEG scans, or a decoder out of memory: more work than an upload may cost.
+    TOO_MUCH_WORK = "too_much_work"
     PROCESSING_FAILED = "processing_failed"
 
 
