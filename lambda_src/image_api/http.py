@@ -9,10 +9,11 @@ bare 500 that leaks nothing.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import (
@@ -54,6 +55,10 @@ _ERROR_ANSWERS: dict[type[ImageServiceError], tuple[HTTPStatus, str]] = {
     Unavailable: (HTTPStatus.SERVICE_UNAVAILABLE, "unavailable"),
 }
 
+# The largest JSON body read: an upload's fields at their longest (a description of 1000
+# characters, escaped, and 100 tag entries) take well under half of it.
+MAX_BODY_CHARACTERS: Final = 16 * 1024
+
 # Where Powertools says a parameter came from: the first element of a validation error's loc.
 _PARAMETER_SOURCES = frozenset({"query", "path", "header", "cookie", "body"})
 
@@ -66,6 +71,7 @@ def create_resolver() -> APIGatewayRestResolver:
         # A response that fails its own model is our bug: make it a 500, not Powertools' default
         # of reporting it like an invalid request.
         response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
+        json_body_deserializer=bounded_json,
     )
     app.use(middlewares=[_authenticated])
     for error_class, (status, code) in _ERROR_ANSWERS.items():
@@ -76,6 +82,26 @@ def create_resolver() -> APIGatewayRestResolver:
     app.not_found(_no_such_route)
     app.exception_handler(Exception)(_internal_error)
     return app
+
+
+def bounded_json(text: str) -> Any:
+    """The request body as JSON, once its size is known to be sane.
+
+    Powertools parses a body before any middleware runs, so before authentication: the bound
+    comes first, and whatever ``json`` cannot parse (too deep: RecursionError; a number of
+    thousands of digits: ValueError) is a decode error, which Powertools reports as an invalid
+    body (answered after authentication, see ``_authenticated_then_invalid``).
+    """
+    if len(text) > MAX_BODY_CHARACTERS:
+        raise json.JSONDecodeError(
+            f"a body of at most {MAX_BODY_CHARACTERS} characters", "", MAX_BODY_CHARACTERS
+        )
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except (RecursionError, ValueError) as error:
+        raise json.JSONDecodeError(f"not JSON this service reads ({type(error).__name__})", "", 0) from None
 
 
 def cors_config(allowed_origins: str) -> CORSConfig | None:
@@ -170,6 +196,10 @@ def _invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
     """Powertools' validation failure (a 422 by default) as our 400 naming the parameter."""
     first: dict[str, Any] = next(iter(error.errors()), {})
     parameter = _parameter_name(tuple(first.get("loc", ())))
+    if first.get("type") == "json_invalid":
+        # Powertools' message is "JSON decode error"; what the decoder said is more useful.
+        detail = first.get("ctx", {}).get("error") or "not JSON"
+        return error_response(HTTPStatus.BAD_REQUEST, "invalid_parameter", f"invalid 'body': {detail}")
     # Pydantic's messages describe the rule ("String should have at most 128 characters"),
     # never our internals, so they are safe and useful to show; our own validators' messages
     # come prefixed with "Value error, ", which tells the caller nothing.

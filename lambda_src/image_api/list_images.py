@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from image_api.dependencies import current_caller, image_service
 from image_api.http import create_resolver, logger
+from image_core.cursor import MAX_CURSOR_LENGTH
 from image_core.identity import Caller
 from image_core.models import (
     DEFAULT_PAGE_SIZE,
@@ -36,7 +37,7 @@ def list_images(
     created_from: Annotated[DateOrDatetime | None, Query(alias="from")] = None,
     created_to: Annotated[DateOrDatetime | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
 ) -> ImagePage:
     return service.list_images(
         ListImagesQuery(
