@@ -25,8 +25,10 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
+import warnings
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
 
@@ -148,9 +150,9 @@ def inspect_upload(data: bytes, *, declared: ImageContentType, max_pixels: int) 
             return _heif_decoder_refusal(error)
         frames = len(cost.frame_pixels)
     # Largest first, each from the one before: every step works on as few pixels as it can.
-    preview = _display_ready(
-        ImageOps.exif_transpose(_shrunk(first_frame, VARIANT_LONG_EDGES[Variant.PREVIEW]))
-    )
+    with _exif_warnings_silenced():
+        upright = ImageOps.exif_transpose(_shrunk(first_frame, VARIANT_LONG_EDGES[Variant.PREVIEW]))
+    preview = _display_ready(upright)
     thumbnail = _shrunk(preview, VARIANT_LONG_EDGES[Variant.THUMBNAIL])
     variants = {Variant.PREVIEW: _webp(preview), Variant.THUMBNAIL: _webp(thumbnail)}
     facts = ImageFacts(
@@ -168,8 +170,18 @@ def inspect_upload(data: bytes, *, declared: ImageContentType, max_pixels: int) 
 
 def exif_orientation(image: Image.Image) -> int:
     """The EXIF orientation (1-8); 1 when absent or not a valid value."""
-    value = image.getexif().get(ExifTags.Base.Orientation, 1)
+    with _exif_warnings_silenced():
+        value = image.getexif().get(ExifTags.Base.Orientation, 1)
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+@contextmanager
+def _exif_warnings_silenced() -> Iterator[None]:
+    """Pillow warns once per EXIF entry it skips as damaged, each a line in the function's log:
+    a crafted directory of 65,535 entries would write 65,535 of them for one upload."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
+        yield
 
 
 def difference_hash(image: Image.Image) -> str:

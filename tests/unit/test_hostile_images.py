@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import struct
 import time
+import warnings
 import zlib
 from collections.abc import Iterator
 from functools import cache
@@ -347,3 +348,23 @@ def test_a_decode_error_keeps_its_reason(monkeypatch: pytest.MonkeyPatch) -> Non
 
     with pytest.raises(RuntimeError):
         inspected(images.jpeg(), ImageContentType.JPEG)
+
+
+def test_a_damaged_exif_of_many_entries_does_not_flood_the_log() -> None:
+    # Given a WebP whose EXIF directory holds 65,535 entries, each claiming more data than
+    # the EXIF has (Pillow warns about every one it skips)
+    entries = 65_535
+    directory = struct.pack("<H", entries) + b"".join(
+        struct.pack("<HHLL", n, 7, 1_000_000, 8) for n in range(entries)
+    )
+    exif = b"II*\0" + struct.pack("<L", 8) + directory + b"\0\0\0\0"
+    data = images.encoded(Image.new("RGB", (64, 64)), "WEBP", exif=exif)
+
+    # When it is inspected
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = inspected(data, ImageContentType.WEBP)
+
+    # Then it is accepted, without a warning per entry
+    assert isinstance(result, Accepted), result
+    assert len(caught) < 10, caught[:3]
