@@ -59,6 +59,9 @@ _ERROR_ANSWERS: dict[type[ImageServiceError], tuple[HTTPStatus, str]] = {
 # characters, escaped, and 100 tag entries) take well under half of it.
 MAX_BODY_CHARACTERS: Final = 16 * 1024
 
+# Where ``resolve`` notes the length of a body it took out for being over MAX_BODY_CHARACTERS.
+_OVERSIZED_BODY = "imageServiceOversizedBody"
+
 # Where Powertools says a parameter came from: the first element of a validation error's loc.
 _PARAMETER_SOURCES = frozenset({"query", "path", "header", "cookie", "body"})
 
@@ -82,6 +85,20 @@ def create_resolver() -> APIGatewayRestResolver:
     app.not_found(_no_such_route)
     app.exception_handler(Exception)(_internal_error)
     return app
+
+
+def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """``app.resolve``, with a body over ``MAX_BODY_CHARACTERS`` taken out before Powertools reads it.
+
+    Powertools parses a body (JSON, but also form and multipart ones, whatever the route
+    documents) before any middleware runs, so before authentication: a 10 MB form of a
+    million fields would cost the function its whole timeout, for anyone. The body is
+    removed unread and the request refused by ``_authenticated`` once the caller is known.
+    """
+    body = event.get("body")
+    if isinstance(body, str) and len(body) > MAX_BODY_CHARACTERS:
+        event = {**event, "body": None, "isBase64Encoded": False, _OVERSIZED_BODY: len(body)}
+    return app.resolve(event, context)
 
 
 def bounded_json(text: str) -> Any:
@@ -135,6 +152,8 @@ def _authenticated(
     never reach the functions: API Gateway answers them (``stacks/image_api.py``).
     """
     del caller  # resolved, hence verified; the routes take it from the per-request cache
+    if _OVERSIZED_BODY in app.current_event.raw_event:
+        raise InvalidParameter("body", f"a body of at most {MAX_BODY_CHARACTERS} characters")
     return next_middleware(app)
 
 

@@ -251,3 +251,33 @@ def test_a_cursor_of_the_service_is_well_within_the_bound(
 
     assert len(cursor) <= MAX_CURSOR_LENGTH // 2
     assert api.as_user(user).list(tag=tag, cursor=cursor).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        pytest.param(
+            "application/x-www-form-urlencoded",
+            "&".join(f"k{n}=v" for n in range(300_000)),
+            id="form of many fields",
+        ),
+        pytest.param(
+            "multipart/form-data; boundary=XX",
+            '--XX\r\nContent-Disposition: form-data; name="description"\r\n\r\nx\r\n' * 50_000 + "--XX--\r\n",
+            id="multipart of many parts",
+        ),
+        pytest.param("application/json", '{"description": "' + "x" * 100_000 + '"}', id="JSON"),
+    ],
+)
+def test_an_oversized_body_of_any_content_type_is_never_parsed(
+    api: ApiClient, aws: Aws, content_type: str, body: str
+) -> None:
+    before = aws.table_items()
+
+    anonymous = timed(lambda: ANONYMOUS.upload(raw_body=body, content_type=content_type))
+    signed_in = timed(lambda: api.upload(raw_body=body, content_type=content_type))
+
+    assert anonymous.status_code == 401
+    assert signed_in.status_code == 400, signed_in.body
+    assert "'body'" in signed_in.error["message"]
+    assert aws.table_items() == before
