@@ -80,8 +80,8 @@ def create_resolver() -> APIGatewayRestResolver:
     for error_class, (status, code) in _ERROR_ANSWERS.items():
         app.exception_handler(error_class)(_answer_with(status, code))
     app.exception_handler(Unauthorized)(_unauthorized)
-    app.exception_handler(RequestValidationError)(_authenticated_then_invalid(app))
-    app.exception_handler(RequestUnsupportedContentType)(_unsupported_body)
+    app.exception_handler(RequestValidationError)(_authenticated_then_invalid(app, _invalid_request))
+    app.exception_handler(RequestUnsupportedContentType)(_authenticated_then_invalid(app, _unsupported_body))
     app.not_found(_no_such_route)
     app.exception_handler(Exception)(_internal_error)
     return app
@@ -187,17 +187,18 @@ def _answer_with(status: HTTPStatus, code: str) -> Callable[[ImageServiceError],
     return answer
 
 
-def _authenticated_then_invalid(
-    app: APIGatewayRestResolver,
-) -> Callable[[RequestValidationError], Response[dict[str, Any]]]:
+def _authenticated_then_invalid[E: Exception](
+    app: APIGatewayRestResolver, invalid: Callable[[E], Response[dict[str, Any]]]
+) -> Callable[[E], Response[dict[str, Any]]]:
     """Who is asking is decided before what they asked: a request with bad parameters *and* no
     valid token is answered 401, as every request without one is.
 
-    Powertools validates parameters before any middleware runs, so ``_authenticated`` has not
-    seen a request that failed validation; the same check runs here first.
+    Powertools validates parameters (and refuses a body of an unsupported type) before any
+    middleware runs, so ``_authenticated`` has not seen such a request; the same check runs
+    here first, then ``invalid`` answers.
     """
 
-    def answer(error: RequestValidationError) -> Response[dict[str, Any]]:
+    def answer(error: E) -> Response[dict[str, Any]]:
         try:
             current_caller(app.request)
         except Unauthorized as refused:
@@ -206,7 +207,7 @@ def _authenticated_then_invalid(
             return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "unavailable", unavailable.message)
         except ImageServiceError:
             pass  # the token is good; what else is wrong with the request is answered below
-        return _invalid_request(error)
+        return invalid(error)
 
     return answer
 

@@ -281,3 +281,12 @@ def test_an_oversized_body_of_any_content_type_is_never_parsed(
     assert signed_in.status_code == 400, signed_in.body
     assert "'body'" in signed_in.error["message"]
     assert aws.table_items() == before
+
+
+def test_a_body_of_an_unsupported_type_is_401_without_a_token_and_400_with_one(api: ApiClient) -> None:
+    anonymous = ANONYMOUS.upload(raw_body="hello", content_type="text/plain")
+    signed_in = api.upload(raw_body="hello", content_type="text/plain")
+
+    assert anonymous.status_code == 401
+    assert signed_in.status_code == 400
+    assert "'body'" in signed_in.error["message"]
