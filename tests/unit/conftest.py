@@ -11,13 +11,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-
 from urllib.parse import unquote
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from image_api import delete_image, dependencies, download, get_image, list_images, upload

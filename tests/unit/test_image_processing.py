@@ -40,7 +40,9 @@ def revision_of(data: bytes) -> str:
 
 
 def variant_keys(image_id: str, revision: str) -> list[str]:
-    return sorted(schema.variant_object_key(image_id, revision, variant) for variant in schema.DERIVED_VARIANTS)
+    return sorted(
+        schema.variant_object_key(image_id, revision, variant) for variant in schema.DERIVED_VARIANTS
+    )
 
 
 def stored_for(image_id: str, revision: str) -> list[str]:
