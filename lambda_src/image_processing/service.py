@@ -283,11 +283,9 @@ class UploadProcessor:
         # Listed, not named by the record: the revision a crashed run replaced is known to nobody
         # now. Only while the incoming object is still these bytes: a newer upload's run may be
         # storing its own revision, which is not this run's to judge.
+        # (Refused bytes never had an original or variants, so this leaves a rejected image none.)
         if self._storage.current_etag(upload.key) == upload.etag:
-            if image.status is ImageStatus.AVAILABLE:
-                self._storage.delete_revisions_except(image.image_id, upload.revision)
-            else:
-                self._delete_revisions(image.image_id, upload.revision)
+            self._storage.delete_revisions_except(image.image_id, upload.revision)
             self._storage.delete_object_if_unchanged(upload.key, upload.etag)
         return True
 

@@ -537,6 +537,28 @@ def test_a_run_that_crashed_after_recording_is_finished_by_the_retry(
     assert sorted(aws.object_keys()) == stored_for(image_id, revision_of(data))
 
 
+def test_a_run_that_crashed_after_recording_a_rejection_is_finished_by_the_retry(
+    api: ApiClient, aws: Aws, available_image: UploadImage
+) -> None:
+    # Given an available image re-uploaded with refused bytes, whose run crashed after recording
+    # the rejection, before deleting the replaced original and the upload
+    image_id = available_image()
+    key = schema.incoming_object_key(image_id)
+    data = images.TEXT
+    etag = aws.put(key, data, "image/jpeg")
+    fail_once(aws.service_s3, "before-call.s3.DeleteObjects")
+    with pytest.raises(RuntimeError):
+        deliver_object_created(BUCKET_NAME, key, len(data), etag=etag)
+    assert api.get(image_id).json()["status"] == "rejected"
+    assert aws.original_keys(image_id) != []
+
+    # When Lambda retries the event
+    deliver_object_created(BUCKET_NAME, key, len(data), etag=etag)
+
+    # Then the rejected image has no bytes left at all
+    assert aws.object_keys() == []
+
+
 def test_a_failure_of_an_upload_recorded_before_a_crash_finishes_it(
     api: ApiClient, aws: Aws, available_image: UploadImage
 ) -> None:
