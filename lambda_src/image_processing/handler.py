@@ -1,4 +1,4 @@
-"""S3 ObjectCreated under ``originals/``: verify the upload and record what it is (``service``).
+"""S3 ObjectCreated under ``incoming/``: verify the upload and record what it is (``service``).
 
 S3 delivers events at least once and a client may upload again with the same presigned POST;
 processing is idempotent per upload (see ``image_processing.service``). An exception fails
@@ -31,9 +31,8 @@ def handler(event: S3Event, _context: LambdaContext) -> None:
         if record.s3.bucket.name != bucket_name:
             logger.warning("Ignoring an object of another bucket", bucket=record.s3.bucket.name, key=key)
             continue
-        processed = dependencies.upload_processor().process_upload(
-            key, event_etag=record.s3.get_object.etag or None
-        )
+        # The event's ETag is not needed: processing reads the object as it is now.
+        processed = dependencies.upload_processor().process_upload(key)
         logger.info(
             "Processed uploaded object", key=key, outcome=processed.outcome.value, detail=processed.detail
         )
