@@ -10,11 +10,10 @@ from __future__ import annotations
 from functools import cache
 
 import boto3
-import jwt
 from aws_lambda_powertools.event_handler import Request
 from botocore.config import Config
 
-from image_core.auth import InlineJwks, JwksEndpoint, SigningKeys, TokenVerifier
+from image_core.auth import CoolingDownJwksClient, InlineJwks, JwksEndpoint, SigningKeys, TokenVerifier
 from image_core.identity import Caller
 from image_core.repository import ImageRepository
 from image_core.services import ImageService
@@ -30,6 +29,9 @@ JWKS_FETCH_TIMEOUT_SECONDS = 3
 # stops verifying within this time. An unknown kid refreshes sooner (once per cooldown).
 JWKS_CACHE_SECONDS = 300
 JWKS_REFRESH_COOLDOWN_SECONDS = 30
+# After a fetch that failed, the issuer is not asked again for this long: requests meanwhile
+# are answered 503 at once instead of each waiting for the same failure.
+JWKS_FAILURE_COOLDOWN_SECONDS = 10
 
 
 @cache
@@ -68,8 +70,9 @@ def _signing_keys(settings: AuthSettings) -> SigningKeys:
         return InlineJwks(settings.jwks)
     assert settings.jwks_url is not None
     return JwksEndpoint(
-        jwt.PyJWKClient(
+        CoolingDownJwksClient(
             settings.jwks_url,
+            failure_cooldown=JWKS_FAILURE_COOLDOWN_SECONDS,
             # The whole set is cached (for the lifespan), not single keys: an LRU of keys would
             # keep trusting a withdrawn key for as long as the container lives.
             cache_jwk_set=True,

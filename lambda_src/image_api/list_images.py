@@ -10,7 +10,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from image_api.dependencies import current_caller, image_service
-from image_api.http import create_resolver, logger
+from image_api.http import create_resolver, logger, resolve
+from image_core.cursor import MAX_CURSOR_LENGTH
 from image_core.identity import Caller
 from image_core.models import (
     DEFAULT_PAGE_SIZE,
@@ -36,7 +37,7 @@ def list_images(
     created_from: Annotated[DateOrDatetime | None, Query(alias="from")] = None,
     created_to: Annotated[DateOrDatetime | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
 ) -> ImagePage:
     return service.list_images(
         ListImagesQuery(
@@ -53,4 +54,4 @@ def list_images(
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return resolve(app, event, context)

@@ -14,7 +14,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from image_api.dependencies import current_caller, image_service
-from image_api.http import create_resolver, logger
+from image_api.http import create_resolver, logger, resolve
 from image_core.identity import Caller
 from image_core.models import (
     CommaSeparatedTags,
@@ -50,4 +50,4 @@ def upload_image(
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return resolve(app, event, context)
