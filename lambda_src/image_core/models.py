@@ -291,7 +291,7 @@ class Listing:
 
 
 class Reason(StrEnum):
-    """Why an image is ``rejected`` (all but the last) or ``failed`` (the last)."""
+    """Why an image is ``rejected`` (the first five) or ``failed`` (the last two)."""
 
     UNSUPPORTED_FORMAT = "unsupported_format"
     CONTENT_TYPE_MISMATCH = "content_type_mismatch"
@@ -300,6 +300,8 @@ class Reason(StrEnum):
     # Too many frames or JPEG scans, or a decoder out of memory: more work than an upload may cost.
     TOO_MUCH_WORK = "too_much_work"
     PROCESSING_FAILED = "processing_failed"
+    # (``failed``) the accepted original disappeared from the bucket; found by reconciliation.
+    ORIGINAL_MISSING = "original_missing"
 
 
 class Image(BaseModel):
