@@ -26,6 +26,7 @@ from constructs import Construct
 from stacks.settings import AlarmThresholds
 
 PERIOD = Duration.minutes(5)
+AT_LEAST = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,7 +156,7 @@ class ServiceMonitoring(Construct):
         description: str,
         evaluation_periods: int = 1,
         # Counts alarm from the threshold on ("at least one failure"); rates above it.
-        comparison: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        comparison: cloudwatch.ComparisonOperator = AT_LEAST,
     ) -> None:
         alarm = cloudwatch.Alarm(
             self,

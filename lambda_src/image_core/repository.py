@@ -285,6 +285,12 @@ class ImageRepository:
         with throttling_as_rate_limited():
             self._client.delete_item(TableName=self._table_name, Key=_item(_image_key(image_id)))
 
+    def delete_tag_items(self, image: Image) -> None:
+        """Delete the image's tag items (the record names every one); missing ones are not an error."""
+        for tag in image.tags:
+            with throttling_as_rate_limited():
+                self._client.delete_item(TableName=self._table_name, Key=_item(_tag_key(image.image_id, tag)))
+
     def delete_expired_image_item(self, image_id: str, *, now: int) -> bool:
         """Delete the image item if its time is up (what the table's TTL does, eventually);
         whether it was deleted. Anything else (gone already, not expired) is left as it is."""

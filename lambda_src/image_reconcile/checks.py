@@ -137,6 +137,8 @@ class StuckDeleting:
 
     def repair(self, image: Image, context: Context) -> bool:
         context.storage.delete_image_objects(image.image_id)
+        # Hiding removed them, unless the record was marked deleting some other way.
+        context.repository.delete_tag_items(image)
         context.repository.delete_image_item(image.image_id)
         return True
 

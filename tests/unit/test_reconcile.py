@@ -114,6 +114,19 @@ def test_given_a_delete_that_failed_part_way_when_reconciled_then_it_is_reported
     assert found(reconcile(aws, repair=True)) == {}
 
 
+def test_given_a_record_forced_into_deleting_with_its_tags_when_repaired_then_its_tag_items_go_too(
+    aws: Aws, available_image: UploadImage
+) -> None:
+    image_id = available_image(tags=["cat", "dog"])
+    aws.mark_deleting(image_id)  # the status only: its tag items stay, unlike a DELETE's hiding
+
+    reconcile(aws, repair=True)
+
+    assert [
+        item for item in aws.table_items() if item[schema.PARTITION_KEY] == schema.image_partition(image_id)
+    ] == []
+
+
 def test_given_a_record_forced_into_deleting_when_it_is_younger_than_the_minimum_age_then_it_is_left_alone(
     aws: Aws, available_image: UploadImage
 ) -> None:
