@@ -14,6 +14,8 @@ from constructs import Construct, IConstruct
 from stacks.python_function_code import RUNTIME
 
 SERVICE_NAME = "image-service"
+# Where the functions' metrics (CloudWatch embedded metric format) are published.
+METRICS_NAMESPACE = "ImageService"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +78,7 @@ class ServiceFunction(Construct):
                 **environment,
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_LOG_LEVEL": options.log_level,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             },
         )
         validations = Validations.of(self)

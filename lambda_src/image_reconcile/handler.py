@@ -11,17 +11,27 @@ from datetime import timedelta
 from typing import Any, Final
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from image_reconcile import dependencies
 from image_reconcile.checks import Finding
-from image_reconcile.reconciler import Resume
+from image_reconcile.reconciler import Report, Resume
 from image_reconcile.settings import ReconcileRequest, get_settings
 
 logger = Logger()
 
 # Stop walking with this much of the function's time left, to answer with the report.
 _TIME_RESERVE_MILLIS: Final = 30_000
+
+
+def publish_metrics(report: Report) -> None:
+    """Findings and repairs of each check, every run (zeros too: a graph without gaps), as
+    CloudWatch embedded metric format lines (``POWERTOOLS_METRICS_NAMESPACE``)."""
+    for check, counts in report.checks.items():
+        for metric, value in (("ReconcileFindings", counts.found), ("ReconcileRepairs", counts.repaired)):
+            with single_metric(name=metric, unit=MetricUnit.Count, value=value) as line:
+                line.add_dimension(name="check", value=check)
 
 
 def _log_finding(finding: Finding, outcome: str) -> None:
@@ -45,6 +55,7 @@ def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, A
         out_of_time=lambda: context.get_remaining_time_in_millis() < _TIME_RESERVE_MILLIS,
         on_finding=_log_finding,
     )
+    publish_metrics(report)
     answer = report.as_dict()
     logger.info(
         "Reconciled",

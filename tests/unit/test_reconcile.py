@@ -7,6 +7,7 @@ Objects get moto's real LastModified, so the reconciler's clock is set relative 
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -332,3 +333,34 @@ def test_given_the_scheduled_event_when_the_function_runs_then_it_repairs_with_a
 def test_given_an_unknown_field_in_the_event_when_the_function_runs_then_it_refuses_it(aws: Aws) -> None:
     with pytest.raises(ValueError, match="repiar"):
         reconcile_handler.handler({"repiar": True}, invocation_context())
+
+
+def test_given_a_run_when_it_ends_then_each_checks_findings_and_repairs_are_published_as_emf(
+    aws: Aws,
+    available_image: UploadImage,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    image_id = available_image()
+    aws.mark_deleting(image_id)
+    monkeypatch.setattr(reconcile_dependencies, "reconciler", lambda: reconciler(aws, later()))
+    capsys.readouterr()
+
+    reconcile_handler.handler({"repair": True}, invocation_context())
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    values = {
+        (directive["Metrics"][0]["Name"], line["check"]): line[directive["Metrics"][0]["Name"]]
+        for line in lines
+        for directive in line["_aws"]["CloudWatchMetrics"]
+    }
+    assert {directive["Namespace"] for line in lines for directive in line["_aws"]["CloudWatchMetrics"]} == {
+        "ImageService"
+    }
+    assert (
+        values[("ReconcileFindings", "stuck_deleting")] == [1.0]
+        or values[("ReconcileFindings", "stuck_deleting")] == 1.0
+    )
+    assert values[("ReconcileRepairs", "stuck_deleting")] in ([1.0], 1.0)
+    assert values[("ReconcileFindings", "variant_without_image")] in ([0.0], 0.0)
+    assert len(values) == 2 * 6
