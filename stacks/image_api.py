@@ -110,7 +110,7 @@ class ImageApi(Construct):
             "DeleteImage", "image_api.delete_image.handler", "DELETE /images/{image_id}"
         )
 
-        # Exactly the calls each operation makes (image_core.services -> .repository, .storage):
+        # Exactly the calls each operation makes (image_api.use_cases -> image_core.repository, .storage):
         # upload PutItem + a presigned POST (signed with s3:PutObject, and s3:PutObjectTagging
         # for the tag it stores the object with); list Query on an index; get GetItem; download
         # GetItem + a presigned GET of the original or a variant (s3:GetObject); delete GetItem,
@@ -193,7 +193,7 @@ class ImageApi(Construct):
             ),
             Acknowledgment(
                 id="AwsSolutions-APIG4",
-                reason="Every function verifies the caller's bearer token itself (image_core.auth) "
+                reason="Every function verifies the caller's bearer token itself (image_api.auth) "
                 "before any data is touched; the local cloud runs no authorizers, so an authorizer "
                 "would be a second check that no test could exercise.",
             ),

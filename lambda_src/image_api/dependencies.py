@@ -14,10 +14,10 @@ import jwt
 from aws_lambda_powertools.event_handler import Request
 from botocore.config import Config
 
-from image_core.auth import InlineJwks, JwksEndpoint, SigningKeys, TokenVerifier
+from image_api.auth import InlineJwks, JwksEndpoint, SigningKeys, TokenVerifier
+from image_api.use_cases import ImageService
 from image_core.identity import Caller
 from image_core.repository import ImageRepository
-from image_core.services import ImageService
 from image_core.settings import AuthMode, AuthSettings, get_auth_settings, get_settings
 from image_core.storage import ImageStorage, presigning_client
 
@@ -85,7 +85,7 @@ def current_caller(request: Request) -> Caller:
     """Who the request acts for: the bearer token's subject, or with ``AUTH_MODE=none`` whom
     the ``user_id`` query parameter names. Raises ``Unauthorized`` without a valid token.
 
-    Every route runs it (``image_api.http``'s middleware); Powertools caches it per request,
+    Every route runs it (``image_api.resolver``'s middleware); Powertools caches it per request,
     so a route that also declares it gets the same caller without a second verification.
     """
     user_id = (request.query_parameters or {}).get("user_id")

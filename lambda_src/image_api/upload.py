@@ -14,7 +14,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from image_api.dependencies import current_caller, image_service
-from image_api.http import create_resolver, logger
+from image_api.resolver import create_resolver, logger
+from image_api.use_cases import ImageService
 from image_core.identity import Caller
 from image_core.models import (
     CommaSeparatedTags,
@@ -25,7 +26,6 @@ from image_core.models import (
     UploadRequest,
 )
 from image_core.schema import Visibility
-from image_core.services import ImageService
 
 app = create_resolver()
 

@@ -1,6 +1,6 @@
 """Who a request acts for, and what that caller may do with an image.
 
-The caller comes from a verified bearer token (``image_core.auth``), or, with authentication
+The caller comes from a verified bearer token (``image_api.auth``), or, with authentication
 off, from the request's ``user_id`` parameter. This module needs nothing but the domain, so
 that every function may use it; only the API functions verify tokens.
 """

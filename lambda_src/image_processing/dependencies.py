@@ -13,7 +13,7 @@ from botocore.config import Config
 from image_core.repository import ImageRepository
 from image_core.settings import get_settings
 from image_core.storage import ImageStorage
-from image_processing.service import UploadProcessor
+from image_processing.upload_processor import UploadProcessor
 
 # Standard mode retries throttling with backoff and a retry quota, unlike the legacy default.
 _AWS_CONFIG = Config(retries={"mode": "standard"})

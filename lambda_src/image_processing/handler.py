@@ -1,7 +1,7 @@
 """S3 ObjectCreated under ``originals/``: verify the upload and record what it is (``service``).
 
 S3 delivers events at least once and a client may upload again with the same presigned POST;
-processing is idempotent per upload (see ``image_processing.service``). An exception fails
+processing is idempotent per upload (see ``image_processing.upload_processor``). An exception fails
 the invocation: Lambda retries it, then hands the event to the dead-letter queue and to
 ``image_processing.failures``.
 """

@@ -27,11 +27,11 @@ from enum import StrEnum
 from typing import Final
 
 from image_core import schema
+from image_core.clock import utc_now
 from image_core.errors import Conflict, NotFound
 from image_core.models import Image, Reason, is_image_id
 from image_core.repository import ImageRepository
 from image_core.schema import ImageStatus
-from image_core.services import utc_now
 from image_core.settings import Settings
 from image_core.storage import ImageStorage, StoredObject
 from image_processing.imaging import Accepted, Rejected, inspect_upload

@@ -4,16 +4,17 @@ Each takes validated input, talks to the table and the bucket only through the i
 repository and storage, and raises domain errors (``image_core.errors``) for the caller.
 Reads and deletes take the ``Caller``: an image the caller may not see is answered exactly
 like one that does not exist, so that ids of other users' private images reveal nothing.
-What happens in between, when the bytes arrive, is ``image_processing.service``.
+What happens in between, when the bytes arrive, is ``image_processing.upload_processor``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from image_api.cursor import decode_cursor, encode_cursor
 from image_core import schema
-from image_core.cursor import decode_cursor, encode_cursor
+from image_core.clock import utc_now
 from image_core.errors import Conflict, Forbidden, NotFound
 from image_core.identity import Caller
 from image_core.models import (
@@ -31,10 +32,6 @@ from image_core.repository import ImageRepository
 from image_core.schema import ImageStatus, Variant
 from image_core.settings import Settings
 from image_core.storage import ImageStorage
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class ImageService:
