@@ -15,10 +15,12 @@ from aws_lambda_powertools.event_handler import Request
 from botocore.config import Config
 
 from image_api.auth import InlineJwks, JwksEndpoint, SigningKeys, TokenVerifier
+from image_api.settings import AuthSettings, get_auth_settings
 from image_api.use_cases import ImageService
+from image_core.environment import AuthMode
 from image_core.identity import Caller
 from image_core.repository import ImageRepository
-from image_core.settings import AuthMode, AuthSettings, get_auth_settings, get_settings
+from image_core.settings import get_settings
 from image_core.storage import ImageStorage, presigning_client
 
 # Standard mode retries throttling with backoff and a retry quota, unlike the legacy default.

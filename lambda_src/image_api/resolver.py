@@ -9,7 +9,6 @@ bare 500 that leaks nothing.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -30,6 +29,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 
 from image_api.dependencies import current_caller
+from image_api.settings import get_cors_settings
 from image_core.errors import (
     Conflict,
     Forbidden,
@@ -62,7 +62,7 @@ def create_resolver() -> APIGatewayRestResolver:
     """A resolver that validates requests against the route's types and answers errors uniformly."""
     app = APIGatewayRestResolver(
         enable_validation=True,
-        cors=cors_config(os.environ.get("CORS_ALLOWED_ORIGINS", "")),
+        cors=cors_config(get_cors_settings().allowed_origins),
         # A response that fails its own model is our bug: make it a 500, not Powertools' default
         # of reporting it like an invalid request.
         response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,

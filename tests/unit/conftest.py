@@ -18,10 +18,11 @@ from boto3.dynamodb.types import TypeDeserializer
 from moto import mock_aws
 
 from image_api import delete_image, dependencies, download, get_image, list_images, upload
+from image_api.settings import get_auth_settings
 from image_api.use_cases import ImageService
 from image_core import schema
 from image_core.repository import ImageRepository
-from image_core.settings import get_auth_settings, get_settings
+from image_core.settings import get_settings
 from image_core.storage import ImageStorage, presigning_client
 from image_processing import dependencies as processing_dependencies
 from image_processing.upload_processor import UploadProcessor
