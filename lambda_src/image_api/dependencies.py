@@ -1,7 +1,7 @@
 """The API functions' collaborators, built on first use and kept for the warm container.
 
 Routes receive the service through Powertools' ``Depends(image_service)`` and the caller
-through ``Depends(current_caller)``; tests swap the service with
+through ``Depends(current_caller)`` (``image_api.resolver``); tests swap the service with
 ``app.dependency_overrides[image_service]``.
 """
 
@@ -83,12 +83,11 @@ def _signing_keys(settings: AuthSettings) -> SigningKeys:
     )
 
 
-def current_caller(request: Request) -> Caller:
+def identify_caller(request: Request) -> Caller:
     """Who the request acts for: the bearer token's subject, or with ``AUTH_MODE=none`` whom
     the ``user_id`` query parameter names. Raises ``Unauthorized`` without a valid token.
 
-    Every route runs it (``image_api.resolver``'s middleware); Powertools caches it per request,
-    so a route that also declares it gets the same caller without a second verification.
+    Every request runs it once, before its route (``image_api.resolver.request_caller``).
     """
     user_id = (request.query_parameters or {}).get("user_id")
     if get_auth_settings().mode is AuthMode.NONE:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from image_api.dependencies import current_caller, image_service
-from image_api.resolver import create_resolver, logger
+from image_api.dependencies import image_service
+from image_api.resolver import api_function, current_caller, new_router
 from image_api.use_cases import ImageService
 from image_core.identity import Caller
 from image_core.models import (
@@ -23,10 +21,10 @@ from image_core.models import (
 )
 from image_core.schema import Visibility
 
-app = create_resolver()
+router = new_router()
 
 
-@app.get("/images")
+@router.get("/images")
 def list_images(
     service: Annotated[ImageService, Depends(image_service)],
     caller: Annotated[Caller, Depends(current_caller)],
@@ -51,6 +49,4 @@ def list_images(
     )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+app, handler = api_function(router)
