@@ -9,22 +9,17 @@ from __future__ import annotations
 
 from functools import cache
 
-import boto3
 import jwt
 from aws_lambda_powertools.event_handler import Request
-from botocore.config import Config
 
 from image_api.auth import InlineJwks, JwksEndpoint, SigningKeys, TokenVerifier
 from image_api.settings import AuthSettings, get_auth_settings
 from image_api.use_cases import ImageService
+from image_core.clients import image_repository, image_storage
 from image_core.environment import AuthMode
 from image_core.identity import Caller
-from image_core.repository import ImageRepository
 from image_core.settings import get_settings
-from image_core.storage import ImageStorage, presigning_client
-
-# Standard mode retries throttling with backoff and a retry quota, unlike the legacy default.
-_AWS_CONFIG = Config(retries={"mode": "standard"})
+from image_core.storage import presigning_client
 
 # Well inside the functions' timeout, so that an issuer that does not answer is a 503, not a timeout.
 JWKS_FETCH_TIMEOUT_SECONDS = 3
@@ -40,12 +35,8 @@ def image_service() -> ImageService:
     # stays cheap and free of AWS calls, and a container creates each client once.
     settings = get_settings()
     return ImageService(
-        repository=ImageRepository(boto3.client("dynamodb", config=_AWS_CONFIG), settings.table_name),
-        storage=ImageStorage(
-            boto3.client("s3", config=_AWS_CONFIG),
-            settings.bucket_name,
-            presigning=presigning_client(settings.s3_public_endpoint),
-        ),
+        repository=image_repository(settings),
+        storage=image_storage(settings, presigning=presigning_client(settings.s3_public_endpoint)),
         settings=settings,
     )
 
