@@ -8,9 +8,9 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Depends, Response
 
 from image_api.dependencies import image_service
+from image_api.identity import Caller
 from image_api.resolver import api_function, current_caller, new_router
 from image_api.use_cases import ImageService
-from image_core.identity import Caller
 
 router = new_router()
 

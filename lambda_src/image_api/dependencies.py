@@ -13,11 +13,11 @@ import jwt
 from aws_lambda_powertools.event_handler import Request
 
 from image_api.auth import InlineJwks, JwksEndpoint, SigningKeys, TokenVerifier
+from image_api.identity import Caller
 from image_api.settings import AuthSettings, get_auth_settings
 from image_api.use_cases import ImageService
 from image_core.clients import image_repository, image_storage
 from image_core.environment import AuthMode
-from image_core.identity import Caller
 from image_core.settings import get_settings
 from image_core.storage import presigning_client
 

@@ -37,6 +37,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from image_api.dependencies import identify_caller
+from image_api.identity import Caller
 from image_api.settings import get_cors_settings
 from image_core.errors import (
     Conflict,
@@ -48,7 +49,6 @@ from image_core.errors import (
     Unauthorized,
     Unavailable,
 )
-from image_core.identity import Caller
 
 logger = Logger()
 

@@ -12,9 +12,9 @@ from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from image_api.dependencies import image_service
+from image_api.identity import Caller
 from image_api.resolver import api_function, current_caller, new_router
 from image_api.use_cases import ImageService
-from image_core.identity import Caller
 from image_core.models import (
     CommaSeparatedTags,
     Description,

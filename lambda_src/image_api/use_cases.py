@@ -13,10 +13,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from image_api.cursor import decode_cursor, encode_cursor
+from image_api.identity import Caller
 from image_core import schema
 from image_core.clock import utc_now
 from image_core.errors import Conflict, Forbidden, NotFound
-from image_core.identity import Caller
 from image_core.models import (
     DownloadLink,
     Image,

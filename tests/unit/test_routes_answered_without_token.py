@@ -8,8 +8,8 @@ import pytest
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Depends
 
 from image_api import resolver
+from image_api.identity import Caller
 from image_api.resolver import create_resolver, current_caller, new_router
-from image_core.identity import Caller
 from tests.unit.harness import lambda_context, rest_api_event
 from tests.unit.tokens import issuer
 

@@ -1,8 +1,8 @@
 """Who a request acts for, and what that caller may do with an image.
 
 The caller comes from a verified bearer token (``image_api.auth``), or, with authentication
-off, from the request's ``user_id`` parameter. This module needs nothing but the domain, so
-that every function may use it; only the API functions verify tokens.
+off, from the request's ``user_id`` parameter. Only the API functions have callers: processing
+is invoked by S3 and Lambda, and takes an image's owner from its record.
 """
 
 from __future__ import annotations
