@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
+from image_api.cursor import MAX_CURSOR_LENGTH
 from image_api.dependencies import image_service
 from image_api.identity import Caller
 from image_api.resolver import api_function, current_caller, new_router
@@ -34,7 +35,7 @@ def list_images(
     created_from: Annotated[DateOrDatetime | None, Query(alias="from")] = None,
     created_to: Annotated[DateOrDatetime | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
 ) -> ImagePage:
     return service.list_images(
         ListImagesQuery(

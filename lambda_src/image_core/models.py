@@ -14,7 +14,15 @@ from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from typing import Annotated, Any, Final
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 from image_core import schema
 from image_core.errors import InvalidParameter
@@ -46,8 +54,17 @@ def utc_timestamp(moment: datetime) -> str:
 # --- request values ---------------------------------------------------------------------------
 
 MAX_TAGS: Final = 20
+MAX_TAG_LENGTH: Final = 64
 DEFAULT_PAGE_SIZE: Final = 20
 MAX_PAGE_SIZE: Final = 100
+MAX_DESCRIPTION_LENGTH: Final = 1000
+# Bounds on the raw values, checked before anything is parsed, so that no request value can
+# cost more than its few characters are worth. Tags are counted once duplicates are gone
+# (MAX_TAGS); the raw list and the comma-separated text get room for repeats and spaces.
+MAX_TAG_ENTRIES: Final = 100
+MAX_TAGS_TEXT_LENGTH: Final = 2000
+# "2026-03-01T10:00:00.123456+02:00" is 32 characters.
+MAX_DATE_LENGTH: Final = 64
 
 
 class ImageContentType(StrEnum):
@@ -62,7 +79,7 @@ class ImageContentType(StrEnum):
 
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._@-]+$")]
 
-Description = Annotated[str, StringConstraints(max_length=1000)]
+Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_LENGTH)]
 
 
 def _trimmed_lower_case(value: object) -> object:
@@ -79,6 +96,9 @@ def _distinct_and_bounded(tags: list[str]) -> list[str]:
 
 def _split_commas(value: object) -> object:
     # A query string carries tags as "a,b"; a repeated parameter (tags=a&tags=b) arrives as a list.
+    texts = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    if sum(len(text) for text in texts if isinstance(text, str)) > MAX_TAGS_TEXT_LENGTH:
+        raise ValueError(f"at most {MAX_TAGS_TEXT_LENGTH} characters")
     if isinstance(value, str):
         return value.split(",")
     if isinstance(value, list):
@@ -89,26 +109,33 @@ def _split_commas(value: object) -> object:
 # The validator comes last because it wraps what precedes it: it runs first, then the constraints.
 Tag = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9_-]+$"),
+    StringConstraints(min_length=1, max_length=MAX_TAG_LENGTH, pattern=r"^[a-z0-9_-]+$"),
     BeforeValidator(_trimmed_lower_case),
 ]
 
-Tags = Annotated[list[Tag], AfterValidator(_distinct_and_bounded)]
+# The raw list is bounded first (pydantic stops at the first entry too many), the distinct
+# tags after validation.
+Tags = Annotated[list[Tag], Field(max_length=MAX_TAG_ENTRIES), AfterValidator(_distinct_and_bounded)]
 """Tags as a JSON array."""
 
 CommaSeparatedTags = Annotated[Tags, BeforeValidator(_split_commas)]
 """Tags as a query string value: ``tags=cat,Dog`` (or repeated ``tags=`` parameters)."""
 
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
-# "...T10:00:00 02:00": a "+" sent unencoded in a query string arrives as a space.
-_OFFSET_PLUS_DECODED_AS_SPACE = re.compile(r"(?P<datetime>.*T.*\d) (?P<offset>\d{2}:?\d{2})")
+_UTC_OFFSET = re.compile(r"\d{2}:?\d{2}")
 
 
 def _date_or_aware_datetime(value: object) -> object:
-    """``YYYY-MM-DD`` stays a date (a whole UTC day); a datetime must say its offset and becomes UTC."""
+    """``YYYY-MM-DD`` stays a date (a whole UTC day); a datetime must say its offset and becomes UTC.
+
+    The length is bounded before anything else, and what follows parses with fixed patterns
+    matched whole and ``fromisoformat``: nothing here can backtrack, whatever the input.
+    """
     if not isinstance(value, str):
         return value
-    value = _OFFSET_PLUS_DECODED_AS_SPACE.sub(r"\g<datetime>+\g<offset>", value)
+    if len(value) > MAX_DATE_LENGTH:
+        raise ValueError(f"at most {MAX_DATE_LENGTH} characters: YYYY-MM-DD or an ISO-8601 datetime")
+    value = _plus_decoded_as_space_restored(value)
     try:
         if _DATE_ONLY.fullmatch(value):
             return date.fromisoformat(value)
@@ -127,7 +154,27 @@ def _date_or_aware_datetime(value: object) -> object:
         raise ValueError("out of range once converted to UTC") from None
 
 
-DateOrDatetime = Annotated[date | datetime, BeforeValidator(_date_or_aware_datetime)]
+def _plus_decoded_as_space_restored(value: str) -> str:
+    """``...T10:00:00 02:00`` -> ``...T10:00:00+02:00``: a "+" sent unencoded in a query string
+    arrives as a space."""
+    moment, space, offset = value.rpartition(" ")
+    if space and "T" in moment and moment[-1:].isdigit() and _UTC_OFFSET.fullmatch(offset):
+        return f"{moment}+{offset}"
+    return value
+
+
+DateOrDatetime = Annotated[
+    date | datetime,
+    BeforeValidator(_date_or_aware_datetime),
+    # The contract names the bound: a string, not the union pydantic would describe.
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": MAX_DATE_LENGTH,
+            "description": "YYYY-MM-DD (a whole UTC day) or an ISO-8601 datetime with a UTC offset",
+        }
+    ),
+]
 
 
 class UploadFields(BaseModel):
@@ -244,12 +291,14 @@ class Listing:
 
 
 class Reason(StrEnum):
-    """Why an image is ``rejected`` (the first four) or ``failed`` (the last)."""
+    """Why an image is ``rejected`` (all but the last) or ``failed`` (the last)."""
 
     UNSUPPORTED_FORMAT = "unsupported_format"
     CONTENT_TYPE_MISMATCH = "content_type_mismatch"
     CORRUPT = "corrupt"
     TOO_MANY_PIXELS = "too_many_pixels"
+    # Too many frames or JPEG scans, or a decoder out of memory: more work than an upload may cost.
+    TOO_MUCH_WORK = "too_much_work"
     PROCESSING_FAILED = "processing_failed"
 
 
