@@ -10,8 +10,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from image_api.dependencies import image_service
 from image_api.identity import Caller
 from image_api.resolver import api_function, current_caller, new_router
+from image_api.responses import DownloadLink
 from image_api.use_cases import ImageService
-from image_core.models import DownloadLink
 from image_core.schema import Variant
 
 router = new_router()

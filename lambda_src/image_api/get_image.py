@@ -10,7 +10,7 @@ from image_api.dependencies import image_service
 from image_api.identity import Caller
 from image_api.resolver import api_function, current_caller, new_router
 from image_api.use_cases import ImageService
-from image_core.models import Image
+from image_core.image import Image
 
 router = new_router()
 

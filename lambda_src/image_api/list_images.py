@@ -7,19 +7,13 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from image_api.cursor import MAX_CURSOR_LENGTH
 from image_api.dependencies import image_service
 from image_api.identity import Caller
+from image_api.listing import MAX_CURSOR_LENGTH, ListImagesQuery
+from image_api.parameters import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, DateOrDatetime, Tag
 from image_api.resolver import api_function, current_caller, new_router
+from image_api.responses import ImagePage
 from image_api.use_cases import ImageService
-from image_core.models import (
-    DEFAULT_PAGE_SIZE,
-    MAX_PAGE_SIZE,
-    DateOrDatetime,
-    ImagePage,
-    ListImagesQuery,
-    Tag,
-)
 from image_core.schema import Visibility
 
 router = new_router()
