@@ -7,13 +7,14 @@ from typing import Any
 from aws_cdk import Aws, CfnOutput, Stack
 from constructs import Construct
 
+from image_core.environment import AuthMode
 from stacks.identity import CognitoIssuer
 from stacks.image_api import ImageApi
 from stacks.image_bucket import ImageBucket
 from stacks.image_processing import ImageProcessing
 from stacks.metadata_table import MetadataTable
 from stacks.service_function import FunctionOptions
-from stacks.settings import AuthMode, FunctionSizing, StageSettings
+from stacks.settings import FunctionSizing, StageSettings
 
 
 class ImageServiceStack(Stack):

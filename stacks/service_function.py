@@ -11,6 +11,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
+from image_core import environment as env
 from stacks.python_function_code import RUNTIME
 
 SERVICE_NAME = "image-service"
@@ -71,8 +72,8 @@ class ServiceFunction(Construct):
             reserved_concurrent_executions=reserved_concurrent_executions,
             environment={
                 **environment,
-                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-                "POWERTOOLS_LOG_LEVEL": options.log_level,
+                env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+                env.POWERTOOLS_LOG_LEVEL: options.log_level,
             },
         )
         validations = Validations.of(self)
