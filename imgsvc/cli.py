@@ -87,7 +87,12 @@ def exit_code_of(error: BaseException) -> int:
 
 
 def say_error(message: str) -> None:
-    click.echo(f"imgsvc: error: {message}", err=True)
+    click.echo(f"imgsvc: error: {printable(message)}", err=True)
+
+
+def printable(text: str | Path) -> str:
+    """Text that can be printed: a file name that is no valid UTF-8 (possible on Linux) shows '?'."""
+    return str(text).encode("utf-8", "replace").decode()
 
 
 @dataclass(frozen=True)
@@ -228,7 +233,7 @@ class Outcome:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "path": str(self.path),
+            "path": printable(self.path),
             "image_id": self.image_id,
             "status": self.status,
             "reason": self.reason,
@@ -270,7 +275,7 @@ def progress_bars(hooks: Hooks) -> Progress:
     return Progress(
         TextColumn("{task.description}", justify="left"),
         BarColumn(),
-        DownloadColumn(),
+        DownloadColumn(binary_units=True),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
         console=stderr,
@@ -328,7 +333,7 @@ def upload(
     client = state_of(ctx).client()
     files, skipped = expand_paths(paths, recursive=recursive)
     for path in skipped:
-        click.echo(f"imgsvc: skipped {path}: not an image", err=True)
+        click.echo(f"imgsvc: skipped {printable(path)}: not an image", err=True)
     if not files:
         raise ConfigurationError("no images to upload")
     tag_list = parse_tags(tags)
@@ -338,14 +343,19 @@ def upload(
 
         def upload_one(path: Path) -> Outcome:
             task: TaskID | None = None
+            label = printable(path.name)
 
             def started(size: int) -> None:
                 nonlocal task
-                task = progress.add_task(path.name, total=size)
+                task = progress.add_task(label, total=size)
 
-            def sent(count: int) -> None:
+            def sending(count: int) -> None:
                 if task is not None:
                     progress.advance(task, count)
+
+            def sent() -> None:
+                if task is not None and not no_wait:
+                    progress.update(task, description=f"{label} (processing)")
 
             try:
                 image = client.upload(
@@ -356,29 +366,42 @@ def upload(
                     wait=not no_wait,
                     wait_seconds=wait_seconds,
                     on_start=started,
-                    on_progress=sent,
+                    on_progress=sending,
+                    on_sent=sent,
                 )
             except UploadRefused as refused:
+                if task is not None:
+                    progress.update(task, description=f"{label} ({refused.status})")
                 return Outcome(path, refused.status, refused.image_id, refused.reason, refused)
             except ImgsvcError as error:
                 return Outcome(path, "error", getattr(error, "image_id", None), None, error)
             except OSError as error:  # the file changed or vanished while it was being sent
                 failed = ImgsvcError(f"{path}: {error.strerror or error}")
                 return Outcome(path, "error", None, None, failed)
+            if task is not None:
+                progress.update(task, description=f"{label} ({image.status})")
             return Outcome(path, image.status, image.image_id, None, None, image)
 
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
+        pool = ThreadPoolExecutor(max_workers=jobs)
+        try:
             outcomes = list(pool.map(upload_one, files))
+        except KeyboardInterrupt:
+            # Start nothing more; the few files in flight finish (their records are the
+            # service's to clean up if they do not).
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
 
-    for outcome in outcomes:
-        if outcome.status == "error" and outcome.error is not None:
-            say_error(str(outcome.error))
+    # A refused parameter, a refused token or an unreachable API fails every file the same way:
+    # said once.
+    for message in dict.fromkeys(str(outcome.error) for outcome in outcomes if outcome.status == "error"):
+        say_error(message)
     if as_json:
         click.echo(json.dumps([outcome.as_json() for outcome in outcomes], indent=2))
     else:
         for outcome in outcomes:
             reason = f"  {outcome.reason}" if outcome.reason else ""
-            click.echo(f"{outcome.image_id or '-'}  {outcome.status}{reason}  {outcome.path}")
+            click.echo(f"{outcome.image_id or '-'}  {outcome.status}{reason}  {printable(outcome.path)}")
     ctx.exit(next((outcome.exit_code for outcome in outcomes if outcome.exit_code), EXIT_OK))
 
 
@@ -631,7 +654,7 @@ def download(ctx: click.Context, image_id: str, output: Path | None, variant: st
 
             def started(size: int | None) -> None:
                 nonlocal task
-                task = progress.add_task(destination.name, total=size)
+                task = progress.add_task(printable(destination.name), total=size)
 
             def received(count: int) -> None:
                 if task is not None:
@@ -641,7 +664,7 @@ def download(ctx: click.Context, image_id: str, output: Path | None, variant: st
         partial.replace(destination)
     finally:
         partial.unlink(missing_ok=True)
-    click.echo(str(destination))
+    click.echo(printable(destination))
 
 
 @cli.command(context_settings=CONTEXT)

@@ -140,6 +140,7 @@ class Client:
         wait_seconds: float = DEFAULT_WAIT_SECONDS,
         on_start: Callable[[int], None] | None = None,
         on_progress: Progress | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> Image:
         """Upload one file; with ``wait``, the image once processed (available).
 
@@ -147,13 +148,15 @@ class Client:
         its bytes, before anything is sent) and for one the service rejected after processing
         (with its ``reason`` and ``image_id``); :class:`ProcessingTimeout` if processing takes
         longer than ``wait_seconds``. ``on_start(size)`` is called once the upload is accepted
-        and its bytes are about to be sent.
+        and its bytes are about to be sent, ``on_sent()`` once the storage has them.
         """
         content_type = check_uploadable(path)
         ticket = self.request_upload(content_type, tags=tags, description=description, visibility=visibility)
         if on_start is not None:
             on_start(path.stat().st_size)
         self.send(ticket, path, content_type=content_type, on_progress=on_progress)
+        if on_sent is not None:
+            on_sent()
         image = self.wait(ticket.image_id, timeout=wait_seconds) if wait else self.get_image(ticket.image_id)
         if image.status in (Status.REJECTED, Status.FAILED):
             reason = image.reason or image.status

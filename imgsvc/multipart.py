@@ -58,7 +58,8 @@ def _part_header(boundary: str, name: str, *, filename: str | None = None, conte
     lines = [f"--{boundary}", f"Content-Disposition: {disposition}"]
     if content_type:
         lines.append(f"Content-Type: {content_type}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+    # A file name that is no valid UTF-8 (possible on Linux) cannot be sent as it is; S3 ignores it anyway.
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "replace")
 
 
 def _quoted(value: str) -> str:

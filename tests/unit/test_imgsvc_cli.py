@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -205,8 +206,8 @@ def test_upload_shows_a_progress_bar_per_file_on_a_terminal(
     result = imgsvc("upload", "sunset.png", hooks=Hooks(transport=fake.transport, progress_terminal=True))
 
     assert result.exit_code == EXIT_OK
-    assert "sunset.png" in result.stderr
-    assert "100%" in result.stderr or "0:00:00" in result.stderr
+    assert "sunset.png (available)" in result.stderr
+    assert "KiB" in result.stderr
 
 
 def test_upload_without_a_terminal_prints_no_progress(imgsvc: Invoke, tmp_path: Path) -> None:
@@ -497,3 +498,29 @@ def test_the_main_help_lists_the_exit_statuses(imgsvc: Invoke) -> None:
 
     for code in range(7):
         assert f"\n    {code}  " in result.stdout
+
+
+def test_a_parameter_refused_for_every_file_is_said_once(
+    imgsvc: Invoke, fake: FakeService, tmp_path: Path
+) -> None:
+    fake.overrides[f"POST {API}images/upload"] = lambda request: error(
+        400, "invalid_parameter", "tags: 'a b' is not a tag"
+    )
+    for name in ("a.png", "b.png", "c.png"):
+        (tmp_path / name).write_bytes(images.png())
+
+    result = imgsvc("upload", "--tags", "a b", "a.png", "b.png", "c.png")
+
+    assert_one_error_line(result, code=EXIT_USAGE, says="tags: 'a b' is not a tag")
+    assert [row[:2] for row in lines(result.stdout)] == [["-", "error"]] * 3
+
+
+def test_a_file_name_that_is_no_utf8_still_uploads(imgsvc: Invoke, fake: FakeService, tmp_path: Path) -> None:
+    name = os.fsdecode(b"caf\xe9.png")  # Latin-1 bytes in a name, as old archives have them
+    (tmp_path / name).write_bytes(images.png())
+
+    result = imgsvc("upload", name)
+
+    assert result.exit_code == EXIT_OK, result.output
+    (upload,) = fake.uploads.values()
+    assert upload.data == images.png()

@@ -126,11 +126,15 @@ def test_upload_reports_progress_for_every_byte_in_chunks(tmp_path: Path, client
     path = write(tmp_path, "big.png", data)
     started: list[int] = []
     progress: list[int] = []
+    sent: list[int] = []
 
-    client.upload(path, on_start=started.append, on_progress=progress.append)
+    client.upload(
+        path, on_start=started.append, on_progress=progress.append, on_sent=lambda: sent.append(sum(progress))
+    )
 
     assert started == [len(data)]
     assert sum(progress) == len(data)
+    assert sent == [len(data)]
     assert len(progress) == -(-len(data) // CHUNK_BYTES) == 4
 
 
