@@ -136,6 +136,10 @@ class State:
             )
         return self._client
 
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
     def _token_source(self, target: Target) -> str | CachedLogin:
         if self.token:
             return self.token
@@ -163,9 +167,8 @@ class ImgsvcGroup(click.Group):
             say_error(f"{error.filename or ''}{': ' if error.filename else ''}{error.strerror or error}")
             ctx.exit(EXIT_FAILED)
         finally:
-            state = ctx.obj
-            if isinstance(state, State) and state._client is not None:
-                state._client.close()
+            if isinstance(ctx.obj, State):
+                ctx.obj.close()
 
 
 def state_of(ctx: click.Context) -> State:
