@@ -37,8 +37,9 @@ sys.path.insert(0, str(PROJECT_ROOT / "lambda_src"))
 from aws_cdk import App, Validations  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
+from image_core.environment import AuthMode  # noqa: E402
 from stacks.image_service_stack import ImageServiceStack  # noqa: E402
-from stacks.settings import Authentication, AuthMode, TokenIssuer, stage_settings  # noqa: E402
+from stacks.settings import Authentication, TokenIssuer, stage_settings  # noqa: E402
 
 DEFAULT_STAGE = "local"
 

@@ -1,7 +1,7 @@
 """Who may sign in: a Cognito user pool and the app client whose tokens the API accepts.
 
 Created only when a stage names no other token issuer (``Authentication.creates_user_pool``).
-The functions verify the tokens themselves (``image_core.auth``) against the pool's JWKS;
+The functions verify the tokens themselves (``image_api.auth``) against the pool's JWKS;
 there is no API Gateway authorizer, because the local cloud does not run one and the
 checks must hold, and be tested, in both places.
 """

@@ -16,10 +16,12 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from image_core import environment as env
+from image_core.environment import AuthMode
 from image_core.schema import INCOMING_PREFIX, ORIGINALS_PREFIX, VARIANTS_PREFIX
 from stacks.python_function_code import python_code_asset
 from stacks.service_function import FunctionOptions, ServiceFunction, nag_arn
-from stacks.settings import AuthMode, TokenIssuer, WebAcl
+from stacks.settings import TokenIssuer, WebAcl
 
 INCOMING = f"{INCOMING_PREFIX}*"
 ORIGINALS = f"{ORIGINALS_PREFIX}*"
@@ -121,15 +123,15 @@ class ImageApi(Construct):
         # One asset for the five functions: each loads only the module its handler names.
         code = python_code_asset(package="image_api", architecture=function_options.architecture)
         environment = {
-            "TABLE_NAME": table.table_name,
-            "BUCKET_NAME": bucket.bucket_name,
-            "S3_PUBLIC_ENDPOINT": s3_public_endpoint,
-            "UPLOAD_URL_EXPIRES_SECONDS": str(upload_url_expires_seconds),
-            "DOWNLOAD_URL_EXPIRES_SECONDS": str(download_url_expires_seconds),
-            "MAX_UPLOAD_BYTES": str(max_upload_bytes),
-            "PENDING_GRACE_SECONDS": str(pending_grace_seconds),
-            # Not in the design's table yet: proxy responses need their own CORS headers.
-            "CORS_ALLOWED_ORIGINS": ",".join(cors_allowed_origins),
+            env.TABLE_NAME: table.table_name,
+            env.BUCKET_NAME: bucket.bucket_name,
+            env.S3_PUBLIC_ENDPOINT: s3_public_endpoint,
+            env.UPLOAD_URL_EXPIRES_SECONDS: str(upload_url_expires_seconds),
+            env.DOWNLOAD_URL_EXPIRES_SECONDS: str(download_url_expires_seconds),
+            env.MAX_UPLOAD_BYTES: str(max_upload_bytes),
+            env.PENDING_GRACE_SECONDS: str(pending_grace_seconds),
+            # Proxy responses carry their own CORS headers (API Gateway answers only preflights).
+            env.CORS_ALLOWED_ORIGINS: ",".join(cors_allowed_origins),
             **_auth_environment(auth_mode, token_issuer),
         }
 
@@ -152,7 +154,7 @@ class ImageApi(Construct):
             "DeleteImage", "image_api.delete_image.handler", "DELETE /images/{image_id}"
         )
 
-        # Exactly the calls each operation makes (image_core.services -> .repository, .storage):
+        # Exactly the calls each operation makes (image_api.use_cases -> image_core.repository, .storage):
         # upload PutItem + a presigned POST to the image's incoming key (signed with
         # s3:PutObject); list Query on an index; get GetItem; download GetItem + a presigned
         # GET of an original or a variant (s3:GetObject; never of the incoming prefix, whose
@@ -261,7 +263,7 @@ class ImageApi(Construct):
             ),
             Acknowledgment(
                 id="AwsSolutions-APIG4",
-                reason="Every function verifies the caller's bearer token itself (image_core.auth) "
+                reason="Every function verifies the caller's bearer token itself (image_api.auth) "
                 "before any data is touched; the local cloud runs no authorizers, so an authorizer "
                 "would be a second check that no test could exercise.",
             ),
@@ -370,18 +372,18 @@ def _web_acl(scope: Construct, stage: apigw.Stage, settings: WebAcl) -> wafv2.Cf
 
 
 def _auth_environment(auth_mode: AuthMode, token_issuer: TokenIssuer | None) -> dict[str, str]:
-    """The functions' AUTH_* variables (image_core.settings.AuthSettings)."""
+    """The functions' AUTH_* variables (image_api.settings.AuthSettings)."""
     if auth_mode is AuthMode.NONE:
-        return {"AUTH_MODE": auth_mode.value}
+        return {env.AUTH_MODE: auth_mode.value}
     if token_issuer is None:
         raise ValueError("the API verifies tokens: it needs the issuer whose tokens it accepts")
     return {
-        "AUTH_MODE": auth_mode.value,
-        "AUTH_ISSUER": token_issuer.issuer,
-        "AUTH_AUDIENCE": ",".join(token_issuer.audiences),
-        "AUTH_JWKS_URL": token_issuer.jwks_url,
-        "AUTH_JWKS": token_issuer.jwks,
-        "AUTH_IDENTITY_CLAIM": token_issuer.identity_claim,
+        env.AUTH_MODE: auth_mode.value,
+        env.AUTH_ISSUER: token_issuer.issuer,
+        env.AUTH_AUDIENCE: ",".join(token_issuer.audiences),
+        env.AUTH_JWKS_URL: token_issuer.jwks_url,
+        env.AUTH_JWKS: token_issuer.jwks,
+        env.AUTH_IDENTITY_CLAIM: token_issuer.identity_claim,
     }
 
 

@@ -11,6 +11,7 @@ from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from image_core import environment as env
 from image_core.schema import INCOMING_PREFIX, ORIGINALS_PREFIX, VARIANTS_PREFIX
 from stacks.python_function_code import python_code_asset
 from stacks.service_function import FunctionOptions, ServiceFunction, nag_arn
@@ -59,7 +60,7 @@ class ImageProcessing(Construct):
         )
         # One asset for both functions: the processing package, with Pillow.
         code = python_code_asset(package="image_processing", architecture=function_options.architecture)
-        environment = {"TABLE_NAME": table.table_name, "BUCKET_NAME": bucket.bucket_name}
+        environment = {env.TABLE_NAME: table.table_name, env.BUCKET_NAME: bucket.bucket_name}
         self.failures = ServiceFunction(
             self,
             "RecordFailure",
@@ -73,9 +74,9 @@ class ImageProcessing(Construct):
         self.failures.function.configure_async_invoke(
             retry_attempts=retry_attempts, max_event_age=Duration.seconds(max_event_age_seconds)
         )
-        processing_environment = {**environment, "MAX_IMAGE_PIXELS": str(max_image_pixels)}
+        processing_environment = {**environment, env.MAX_IMAGE_PIXELS: str(max_image_pixels)}
         if processing_fault_tag:
-            processing_environment["PROCESSING_FAULT_TAG"] = processing_fault_tag
+            processing_environment[env.PROCESSING_FAULT_TAG] = processing_fault_tag
         self.processing = ServiceFunction(
             self,
             "Processing",

@@ -7,6 +7,7 @@ from typing import Any
 from aws_cdk import Aws, CfnOutput, Stack
 from constructs import Construct
 
+from image_core.environment import AuthMode
 from stacks.identity import CognitoIssuer
 from stacks.image_api import AccessLogs, ImageApi
 from stacks.image_bucket import ImageBucket
@@ -15,7 +16,7 @@ from stacks.metadata_table import MetadataTable
 from stacks.monitoring import Monitored, ServiceMonitoring
 from stacks.reconciliation import Reconciliation
 from stacks.service_function import FunctionOptions
-from stacks.settings import AuthMode, FunctionSizing, StageSettings
+from stacks.settings import FunctionSizing, StageSettings
 
 
 class ImageServiceStack(Stack):

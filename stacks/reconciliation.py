@@ -10,6 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from image_core import environment as env
 from image_core.schema import INCOMING_PREFIX, ORIGINALS_PREFIX, VARIANTS_PREFIX
 from stacks.python_function_code import python_code_asset
 from stacks.service_function import FunctionOptions, ServiceFunction, nag_arn
@@ -45,9 +46,9 @@ class Reconciliation(Construct):
             handler="image_reconcile.handler.handler",
             code=python_code_asset(package="image_reconcile", architecture=function_options.architecture),
             environment={
-                "TABLE_NAME": table.table_name,
-                "BUCKET_NAME": bucket.bucket_name,
-                "RECONCILE_MIN_AGE_SECONDS": str(min_age_seconds),
+                env.TABLE_NAME: table.table_name,
+                env.BUCKET_NAME: bucket.bucket_name,
+                env.RECONCILE_MIN_AGE_SECONDS: str(min_age_seconds),
             },
             options=function_options,
             description="Find and repair what failures leave behind: stuck deletes, lost originals, "

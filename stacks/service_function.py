@@ -11,6 +11,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
+from image_core import environment as env
 from stacks.python_function_code import RUNTIME
 
 SERVICE_NAME = "image-service"
@@ -76,9 +77,9 @@ class ServiceFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE if options.tracing else lambda_.Tracing.DISABLED,
             environment={
                 **environment,
-                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-                "POWERTOOLS_LOG_LEVEL": options.log_level,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+                env.POWERTOOLS_LOG_LEVEL: options.log_level,
+                env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
             },
         )
         validations = Validations.of(self)

@@ -12,11 +12,12 @@ import json
 import platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+
+from image_core.environment import AuthMode
 
 ALL_ORIGINS: tuple[str, ...] = ("*",)
 MIB = 1024 * 1024
@@ -26,15 +27,6 @@ TEST_STAGES = frozenset({"local"})
 LOCAL_FAULT_TAG = "inject-processing-failure"
 # Lambda allows 4 KB of environment per function; an inline JWKS must leave room for the rest.
 MAX_INLINE_JWKS_BYTES = 2048
-
-
-class AuthMode(StrEnum):
-    """How the API functions know who calls (their ``AUTH_MODE``)."""
-
-    # Every request carries a bearer token of the stage's issuer, verified by the functions.
-    JWT = "jwt"
-    # Nothing is verified; the user_id parameter names the actor. For demos; never in prod.
-    NONE = "none"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Depends, Response
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from image_api.dependencies import current_caller, image_service
-from image_api.http import create_resolver, logger, resolve
-from image_core.identity import Caller
-from image_core.services import ImageService
+from image_api.dependencies import image_service
+from image_api.identity import Caller
+from image_api.resolver import api_function, current_caller, new_router
+from image_api.use_cases import ImageService
 
-app = create_resolver()
+router = new_router()
 
 
-@app.delete("/images/<image_id>")
+@router.delete("/images/<image_id>")
 def delete_image(
     image_id: str,
     service: Annotated[ImageService, Depends(image_service)],
@@ -27,6 +25,4 @@ def delete_image(
     return Response(status_code=HTTPStatus.NO_CONTENT.value)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return resolve(app, event, context)
+app, handler = api_function(router)

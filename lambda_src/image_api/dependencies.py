@@ -1,7 +1,7 @@
 """The API functions' collaborators, built on first use and kept for the warm container.
 
 Routes receive the service through Powertools' ``Depends(image_service)`` and the caller
-through ``Depends(current_caller)``; tests swap the service with
+through ``Depends(current_caller)`` (``image_api.resolver``); tests swap the service with
 ``app.dependency_overrides[image_service]``.
 """
 
@@ -9,19 +9,16 @@ from __future__ import annotations
 
 from functools import cache
 
-import boto3
 from aws_lambda_powertools.event_handler import Request
-from botocore.config import Config
 
-from image_core.auth import CoolingDownJwksClient, InlineJwks, JwksEndpoint, SigningKeys, TokenVerifier
-from image_core.identity import Caller
-from image_core.repository import ImageRepository
-from image_core.services import ImageService
-from image_core.settings import AuthMode, AuthSettings, get_auth_settings, get_settings
-from image_core.storage import ImageStorage, presigning_client
-
-# Standard mode retries throttling with backoff and a retry quota, unlike the legacy default.
-_AWS_CONFIG = Config(retries={"mode": "standard"})
+from image_api.auth import CoolingDownJwksClient, InlineJwks, JwksEndpoint, SigningKeys, TokenVerifier
+from image_api.identity import Caller
+from image_api.settings import AuthSettings, get_auth_settings
+from image_api.use_cases import ImageService
+from image_core.clients import image_repository, image_storage
+from image_core.environment import AuthMode
+from image_core.settings import get_settings
+from image_core.storage import presigning_client
 
 # Well inside the functions' timeout, so that an issuer that does not answer is a 503, not a timeout.
 JWKS_FETCH_TIMEOUT_SECONDS = 3
@@ -40,12 +37,8 @@ def image_service() -> ImageService:
     # stays cheap and free of AWS calls, and a container creates each client once.
     settings = get_settings()
     return ImageService(
-        repository=ImageRepository(boto3.client("dynamodb", config=_AWS_CONFIG), settings.table_name),
-        storage=ImageStorage(
-            boto3.client("s3", config=_AWS_CONFIG),
-            settings.bucket_name,
-            presigning=presigning_client(settings.s3_public_endpoint),
-        ),
+        repository=image_repository(settings),
+        storage=image_storage(settings, presigning=presigning_client(settings.s3_public_endpoint)),
         settings=settings,
     )
 
@@ -84,12 +77,11 @@ def _signing_keys(settings: AuthSettings) -> SigningKeys:
     )
 
 
-def current_caller(request: Request) -> Caller:
+def identify_caller(request: Request) -> Caller:
     """Who the request acts for: the bearer token's subject, or with ``AUTH_MODE=none`` whom
     the ``user_id`` query parameter names. Raises ``Unauthorized`` without a valid token.
 
-    Every route runs it (``image_api.http``'s middleware); Powertools caches it per request,
-    so a route that also declares it gets the same caller without a second verification.
+    Every request runs it once, before its route (``image_api.resolver.request_caller``).
     """
     user_id = (request.query_parameters or {}).get("user_id")
     if get_auth_settings().mode is AuthMode.NONE:

@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from image_api.dependencies import current_caller, image_service
-from image_api.http import create_resolver, logger, resolve
-from image_core.cursor import MAX_CURSOR_LENGTH
-from image_core.identity import Caller
-from image_core.models import (
-    DEFAULT_PAGE_SIZE,
-    MAX_PAGE_SIZE,
-    DateOrDatetime,
-    ImagePage,
-    ListImagesQuery,
-    Tag,
-)
+from image_api.dependencies import image_service
+from image_api.identity import Caller
+from image_api.listing import MAX_CURSOR_LENGTH, ListImagesQuery
+from image_api.parameters import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, DateOrDatetime, Tag
+from image_api.resolver import api_function, current_caller, new_router
+from image_api.responses import ImagePage
+from image_api.use_cases import ImageService
 from image_core.schema import Visibility
-from image_core.services import ImageService
 
-app = create_resolver()
+router = new_router()
 
 
-@app.get("/images")
+@router.get("/images")
 def list_images(
     service: Annotated[ImageService, Depends(image_service)],
     caller: Annotated[Caller, Depends(current_caller)],
@@ -52,6 +44,4 @@ def list_images(
     )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return resolve(app, event, context)
+app, handler = api_function(router)

@@ -6,31 +6,24 @@ an array), each field in one of the two places.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from image_api.dependencies import current_caller, image_service
-from image_api.http import create_resolver, logger, resolve
-from image_core.identity import Caller
-from image_core.models import (
-    CommaSeparatedTags,
-    Description,
-    ImageContentType,
-    UploadFields,
-    UploadGrant,
-    UploadRequest,
-)
+from image_api.dependencies import image_service
+from image_api.identity import Caller
+from image_api.parameters import CommaSeparatedTags, Description, UploadFields, UploadRequest
+from image_api.resolver import api_function, current_caller, new_router
+from image_api.responses import UploadGrant
+from image_api.use_cases import ImageService
+from image_core.image import ImageContentType
 from image_core.schema import Visibility
-from image_core.services import ImageService
 
-app = create_resolver()
+router = new_router()
 
 
-@app.post("/images/upload", status_code=201)
+@router.post("/images/upload", status_code=201)
 def upload_image(
     service: Annotated[ImageService, Depends(image_service)],
     caller: Annotated[Caller, Depends(current_caller)],
@@ -48,6 +41,4 @@ def upload_image(
     return service.request_upload(UploadRequest.from_sources(query=in_query, body=body, owner=owner))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return resolve(app, event, context)
+app, handler = api_function(router)

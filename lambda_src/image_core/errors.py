@@ -1,6 +1,6 @@
 """Domain errors: what went wrong in terms a caller can act on.
 
-The API layer maps each class to one HTTP status and error code (``image_api.http``), so the
+The API layer maps each class to one HTTP status and error code (``image_api.resolver``), so the
 use cases never speak HTTP. The messages are written for callers and must never carry
 internal details; anything else that escapes is an internal error and is logged, not shown.
 """

@@ -10,7 +10,6 @@ and then puts its own destination record into that queue, so nothing is lost.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import S3Event
@@ -18,6 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from image_core.settings import get_settings
 from image_processing import dependencies
+from image_processing.s3_events import objects_in_bucket
 
 logger = Logger()
 
@@ -33,13 +33,6 @@ def handler(event: dict[str, Any], _context: LambdaContext) -> None:
         error_type=failure.get("errorType"),
         error=failure.get("errorMessage"),
     )
-    bucket_name = get_settings().bucket_name
-    for record in S3Event(event["requestPayload"]).records:
-        key = unquote_plus(record.s3.get_object.key)
-        if record.s3.bucket.name != bucket_name:
-            logger.warning("Ignoring an object of another bucket", bucket=record.s3.bucket.name, key=key)
-            continue
-        processed = dependencies.upload_processor().record_failure(
-            key, event_etag=record.s3.get_object.etag or None
-        )
-        logger.info("Recorded a processing failure", key=key, outcome=processed.outcome.value)
+    for notified in objects_in_bucket(S3Event(event["requestPayload"]), get_settings().bucket_name):
+        processed = dependencies.upload_processor().record_failure(notified.key, event_etag=notified.etag)
+        logger.info("Recorded a processing failure", key=notified.key, outcome=processed.outcome.value)

@@ -35,7 +35,7 @@ from typing import Final
 import pi_heif
 from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
-from image_core.models import ImageContentType, Reason
+from image_core.image import ImageContentType, ImageFacts, Reason
 from image_core.schema import Variant
 from image_processing.headers import HeaderError, gif_frames, jpeg_stream
 
@@ -90,19 +90,6 @@ _SMOOTH_MODES: Final = frozenset({"RGB", "RGBA", "L", "CMYK"})
 _WIDE_GRAYSCALE_MODES: Final = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 
 _SRGB: Final = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-
-
-@dataclass(frozen=True)
-class ImageFacts:
-    width: int
-    height: int
-    format: str
-    frames: int
-    exif_orientation: int
-    size: int
-    sha256: str
-    # 64-bit difference hash of the upright first frame, as 16 hex digits.
-    perceptual_hash: str
 
 
 @dataclass(frozen=True)

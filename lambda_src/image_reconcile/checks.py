@@ -24,7 +24,7 @@ from typing import ClassVar, Final, Protocol
 
 from image_core import schema
 from image_core.errors import Conflict
-from image_core.models import Image, Reason
+from image_core.image import Image
 from image_core.repository import ImageRepository
 from image_core.schema import ImageStatus
 from image_core.storage import ImageStorage, ObjectEntry
@@ -166,13 +166,7 @@ class MissingOriginal:
 
     def repair(self, image: Image, context: Context) -> bool:
         assert image.revision is not None
-        failed = image.model_copy(
-            update={
-                "status": ImageStatus.FAILED,
-                "reason": Reason.ORIGINAL_MISSING,
-                "expires_at": int((context.now + FAILED_RECORD_RETENTION).timestamp()),
-            }
-        )
+        failed = image.lost_original(expires_at=int((context.now + FAILED_RECORD_RETENTION).timestamp()))
         try:
             context.repository.mark_unavailable(
                 failed, expected_revision=image.revision, now=context.epoch_now

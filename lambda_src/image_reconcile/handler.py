@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from image_reconcile import dependencies
 from image_reconcile.checks import Finding
 from image_reconcile.reconciler import Report, Resume
-from image_reconcile.settings import ReconcileRequest, get_settings
+from image_reconcile.settings import ReconcileRequest, get_reconcile_settings
 
 logger = Logger()
 
@@ -41,7 +41,7 @@ def _log_finding(finding: Finding, outcome: str) -> None:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, Any]:
     request = ReconcileRequest.model_validate(event or {})
-    settings = get_settings()
+    settings = get_reconcile_settings()
     min_age = max(settings.min_age_seconds, request.min_age_seconds or 0)
     resume = (
         Resume(records_after=request.resume.records_after, objects_after=dict(request.resume.objects_after))

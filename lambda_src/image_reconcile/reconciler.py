@@ -17,7 +17,7 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 
 from image_core.errors import ImageServiceError
-from image_core.models import is_image_id
+from image_core.image import is_image_id
 from image_core.repository import ImageRepository
 from image_core.storage import ImageStorage, ObjectEntry
 from image_reconcile.checks import CHECKS, Context, Finding, Registry

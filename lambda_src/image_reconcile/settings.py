@@ -8,21 +8,23 @@ from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
 
+from image_core import environment as env
+
 
 class ReconcileSettings(BaseModel):
+    """Reconciliation's own bounds; the table and the bucket are ``image_core.settings``'."""
+
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    table_name: str = Field(validation_alias="TABLE_NAME", min_length=1)
-    bucket_name: str = Field(validation_alias="BUCKET_NAME", min_length=1)
     # Nothing younger is touched: longer than an upload can take to be processed (retries and
     # the event's maximum age included). An invocation may ask for more, never for less.
-    min_age_seconds: NonNegativeInt = Field(6 * 3600, validation_alias="RECONCILE_MIN_AGE_SECONDS")
-    max_repairs: PositiveInt = Field(500, validation_alias="RECONCILE_MAX_REPAIRS")
-    max_items: PositiveInt = Field(100_000, validation_alias="RECONCILE_MAX_ITEMS")
+    min_age_seconds: NonNegativeInt = Field(6 * 3600, validation_alias=env.RECONCILE_MIN_AGE_SECONDS)
+    max_repairs: PositiveInt = Field(500, validation_alias=env.RECONCILE_MAX_REPAIRS)
+    max_items: PositiveInt = Field(100_000, validation_alias=env.RECONCILE_MAX_ITEMS)
 
 
 @cache
-def get_settings() -> ReconcileSettings:
+def get_reconcile_settings() -> ReconcileSettings:
     return ReconcileSettings.model_validate(dict(os.environ))
 
 

@@ -7,7 +7,8 @@ import pytest
 from aws_cdk.assertions import Template
 
 import app as cdk_app
-from stacks.settings import Authentication, AuthMode, TokenIssuer, stage_settings
+from image_core.environment import AuthMode
+from stacks.settings import Authentication, TokenIssuer, stage_settings
 
 from .conftest import DEV_ISSUER, PROD_ORIGINS, offline_app, synth_stack
 from .template_queries import function_by_handler, only, resources, role_statements

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from image_core.auth import InlineJwks, TokenVerifier
+from image_api.auth import InlineJwks, TokenVerifier
 from image_core.errors import Unauthorized
 from localcloud.dev_issuer import DESCRIPTION_FILE, KEY_FILE, DevIssuer, main
 

@@ -20,13 +20,14 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from image_api import delete_image, dependencies, download, get_image, list_images, upload
+from image_api.settings import get_auth_settings
+from image_api.use_cases import ImageService
 from image_core import schema
 from image_core.repository import ImageRepository
-from image_core.services import ImageService
-from image_core.settings import get_auth_settings, get_settings
+from image_core.settings import get_settings
 from image_core.storage import ImageStorage, presigning_client
 from image_processing import dependencies as processing_dependencies
-from image_processing.service import UploadProcessor
+from image_processing.upload_processor import UploadProcessor
 from tests import images
 from tests.unit import tokens
 from tests.unit.harness import REGION, ApiClient, FakeClock, deliver_object_created

@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from image_api import get_image
-from image_core.settings import AuthSettings
+from image_api.settings import AuthSettings
 from tests.unit import tokens
 from tests.unit.conftest import Aws, UploadImage
 from tests.unit.harness import ApiClient, HttpResult, lambda_context, rest_api_event

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
-from image_api.http import cors_config, create_resolver
+from image_api.resolver import cors_config, create_resolver
 from tests.unit.harness import lambda_context, rest_api_event
 from tests.unit.tokens import issuer
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from PIL import GifImagePlugin, Image, ImageFile, JpegImagePlugin
 
-from image_core.models import ImageContentType, Reason
+from image_core.image import ImageContentType, Reason
 from image_core.schema import Variant
 from image_processing.headers import gif_frames, jpeg_stream
 from image_processing.imaging import MAX_FRAMES, MAX_JPEG_SCANS, Accepted, Rejected, inspect_upload

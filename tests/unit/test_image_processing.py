@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from image_core import schema
-from image_processing.service import OUTCOME_RETENTION, InjectedFaultError
+from image_processing.upload_processor import OUTCOME_RETENTION, InjectedFaultError
 from tests import images
 from tests.unit.conftest import BUCKET_NAME, FAULT_TAG, TABLE_NAME, Aws, UploadImage, boto_session
 from tests.unit.harness import ApiClient, FakeClock, deliver_object_created, deliver_processing_failure
@@ -959,6 +959,29 @@ def test_the_processing_code_needs_none_of_the_api_functions_requirements(module
     # Its asset (processing and failure functions) bundles only image_processing/requirements.txt:
     # no PyJWT, no cryptography.
     blocked = f"import sys; sys.modules.update(jwt=None, cryptography=None); import {module}"
+
+    lambda_src = Path(__file__).resolve().parents[2] / "lambda_src"
+    result = subprocess.run([sys.executable, "-c", blocked], cwd=lambda_src, capture_output=True, text=True)
+
+    assert result.returncode == 0, result.stderr
+
+
+def _modules_of(*packages: str) -> list[str]:
+    lambda_src = Path(__file__).resolve().parents[2] / "lambda_src"
+    return sorted(
+        ".".join(path.relative_to(lambda_src).with_suffix("").parts)
+        for package in packages
+        for path in (lambda_src / package).glob("*.py")
+        if path.stem != "__init__"
+    )
+
+
+@pytest.mark.parametrize("module", _modules_of("image_core", "image_processing"))
+def test_the_processing_code_and_the_shared_core_import_nothing_of_the_api_side(module: str) -> None:
+    # The processing asset bundles image_core/ and image_processing/ only: a module of either
+    # that reached into image_api (token verification, the API's use cases, the cursor) would
+    # fail there on its first import.
+    blocked = f"import sys; sys.modules.update(image_api=None, jwt=None, cryptography=None); import {module}"
 
     lambda_src = Path(__file__).resolve().parents[2] / "lambda_src"
     result = subprocess.run([sys.executable, "-c", blocked], cwd=lambda_src, capture_output=True, text=True)

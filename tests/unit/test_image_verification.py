@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from PIL import Image, JpegImagePlugin, PngImagePlugin
 
-from image_core.models import ImageContentType, Reason
+from image_core.image import ImageContentType, Reason
 from image_core.schema import Variant
 from image_processing.imaging import Accepted, Rejected, difference_hash, inspect_upload
 from tests import images

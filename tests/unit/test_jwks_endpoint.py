@@ -18,9 +18,8 @@ from typing import Any
 import pytest
 from jwt import api_jwk, jwk_set_cache, jwks_client
 
-from image_api import dependencies
-from image_core import auth
-from image_core.settings import get_auth_settings
+from image_api import auth, dependencies
+from image_api.settings import get_auth_settings
 from tests.unit.conftest import Aws, UploadImage
 from tests.unit.harness import ApiClient, HttpResult
 from tests.unit.test_authentication import ROUTES, Route, snapshot

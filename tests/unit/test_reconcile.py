@@ -8,22 +8,25 @@ Objects get moto's real LastModified, so the reconciler's clock is set relative 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from image_api.identity import Caller
+from image_api.use_cases import ImageService
 from image_core import schema
-from image_core.identity import Caller
 from image_core.repository import ImageRepository
-from image_core.services import ImageService
 from image_core.storage import ImageStorage
 from image_reconcile import dependencies as reconcile_dependencies
 from image_reconcile import handler as reconcile_handler
 from image_reconcile.reconciler import Limits, Reconciler, Report
-from image_reconcile.settings import get_settings as get_reconcile_settings
+from image_reconcile.settings import get_reconcile_settings
 from tests.unit.conftest import BUCKET_NAME, TABLE_NAME, Aws, UploadImage
 from tests.unit.harness import FakeClock, lambda_context
 
@@ -364,3 +367,24 @@ def test_given_a_run_when_it_ends_then_each_checks_findings_and_repairs_are_publ
     assert values[("ReconcileRepairs", "stuck_deleting")] in ([1.0], 1.0)
     assert values[("ReconcileFindings", "variant_without_image")] in ([0.0], 0.0)
     assert len(values) == 2 * 6
+
+
+@pytest.mark.parametrize(
+    "module",
+    sorted(
+        f"image_reconcile.{path.stem}"
+        for path in (Path(__file__).resolve().parents[2] / "lambda_src" / "image_reconcile").glob("*.py")
+        if path.stem != "__init__"
+    ),
+)
+def test_the_reconcile_asset_needs_neither_the_api_nor_processing_side(module: str) -> None:
+    # Its asset bundles image_core/ and image_reconcile/ with Powertools and pydantic only.
+    blocked = (
+        "import sys; sys.modules.update(image_api=None, image_processing=None, jwt=None, "
+        f"cryptography=None, PIL=None); import {module}"
+    )
+
+    lambda_src = Path(__file__).resolve().parents[2] / "lambda_src"
+    result = subprocess.run([sys.executable, "-c", blocked], cwd=lambda_src, capture_output=True, text=True)
+
+    assert result.returncode == 0, result.stderr

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from image_api import list_images, upload
-from image_core.cursor import MAX_CURSOR_LENGTH
-from image_core.models import MAX_DATE_LENGTH, MAX_TAG_ENTRIES, MAX_TAGS_TEXT_LENGTH
+from image_api.listing import MAX_CURSOR_LENGTH
+from image_api.parameters import MAX_DATE_LENGTH, MAX_TAG_ENTRIES, MAX_TAGS_TEXT_LENGTH
 from tests.unit.conftest import Aws, UploadImage
 from tests.unit.harness import ApiClient
 from tests.unit.test_list_images_api import first_cursor, open_cursor, seal_cursor, tampered

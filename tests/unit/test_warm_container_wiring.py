@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -105,3 +106,16 @@ def test_the_token_verifier_is_built_on_first_use_and_kept(aws: Aws) -> None:
     first = dependencies.token_verifier()
 
     assert dependencies.token_verifier() is first
+
+
+def test_the_functions_read_the_environment_only_through_their_settings() -> None:
+    lambda_src = Path(__file__).resolve().parents[2] / "lambda_src"
+    settings_modules = {"image_core/settings.py", "image_api/settings.py", "image_reconcile/settings.py"}
+
+    readers = {
+        path.relative_to(lambda_src).as_posix()
+        for path in lambda_src.rglob("*.py")
+        if "os.environ" in path.read_text() or "getenv" in path.read_text()
+    }
+
+    assert readers <= settings_modules

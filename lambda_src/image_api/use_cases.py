@@ -4,53 +4,26 @@ Each takes validated input, talks to the table and the bucket only through the i
 repository and storage, and raises domain errors (``image_core.errors``) for the caller.
 Reads and deletes take the ``Caller``: an image the caller may not see is answered exactly
 like one that does not exist, so that ids of other users' private images reveal nothing.
-What happens in between, when the bytes arrive, is ``image_processing.service``.
+What happens in between, when the bytes arrive, is ``image_processing.upload_processor``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
+from image_api.identity import Caller
+from image_api.listing import ListImagesQuery, read_page
+from image_api.parameters import UploadRequest
+from image_api.responses import DownloadLink, ImagePage, UploadGrant
 from image_core import schema
-from image_core.cursor import decode_cursor, encode_cursor
+from image_core.clock import utc_timestamp
 from image_core.errors import Conflict, Forbidden, NotFound
-from image_core.identity import Caller
-from image_core.models import (
-    DownloadLink,
-    Image,
-    ImagePage,
-    ListImagesQuery,
-    UploadGrant,
-    UploadRequest,
-    is_image_id,
-    new_image_id,
-    utc_timestamp,
-)
-from image_core.repository import ImageRepository
+from image_core.image import Image, is_image_id
 from image_core.schema import ImageStatus, Variant
-from image_core.settings import Settings
-from image_core.storage import ImageStorage
+from image_core.use_case import UseCase
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class ImageService:
-    def __init__(
-        self,
-        *,
-        repository: ImageRepository,
-        storage: ImageStorage,
-        settings: Settings,
-        clock: Callable[[], datetime] = utc_now,
-    ) -> None:
-        self._repository = repository
-        self._storage = storage
-        self._settings = settings
-        self._clock = clock
-
+class ImageService(UseCase):
     def request_upload(self, request: UploadRequest) -> UploadGrant:
         """Register a pending image and grant a presigned POST for exactly its object.
 
@@ -60,14 +33,12 @@ class ImageService:
         now = self._clock()
         window = timedelta(seconds=self._settings.upload_url_expires_seconds)
         grace = timedelta(seconds=self._settings.pending_grace_seconds)
-        image = Image(
-            image_id=new_image_id(),
+        image = Image.registered(
             user_id=request.user_id,
             tags=request.tags,
             description=request.description,
             content_type=request.content_type,
             visibility=request.visibility,
-            status=ImageStatus.PENDING,
             created_at=utc_timestamp(now),
             expires_at=int((now + window + grace).timestamp()),
         )
@@ -107,14 +78,8 @@ class ImageService:
 
     def list_images(self, query: ListImagesQuery, caller: Caller) -> ImagePage:
         """The caller's own images, or with ``visibility=public`` every user's public ones."""
-        listing = query.listing(owner=caller.images_to_list(public=query.public))
-        start_key = decode_cursor(query.cursor, listing) if query.cursor is not None else None
-        page = self._repository.list_page(listing, limit=query.limit, start_key=start_key)
-        # A LastEvaluatedKey may lead to an empty last page; telling would cost another read.
-        next_cursor = (
-            encode_cursor(listing, page.last_evaluated_key) if page.last_evaluated_key is not None else None
-        )
-        return ImagePage(items=[caller.view_of(image) for image in page.images], next_cursor=next_cursor)
+        page = read_page(self._repository, query, owner=caller.images_to_list(public=query.public))
+        return ImagePage(items=[caller.view_of(image) for image in page.images], next_cursor=page.next_cursor)
 
     def delete_image(self, image_id: str, caller: Caller) -> None:
         """Delete the image, its tag items, its object and variants, in an order a retry can always finish.

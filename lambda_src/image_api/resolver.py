@@ -1,16 +1,19 @@
-"""What every API function shares: the resolver setup, the logger and the error mapping.
+"""How every API function answers: one factory makes each function's resolver and handler.
 
-Every resolver authenticates every request before its route runs (``_authenticated``), so a
-route cannot be added without it. Every error answer has the shape
-``{"error": {"code": ..., "message": ...}}``. Domain errors map to their status here and
-nowhere else; an exception nobody expected is logged with its traceback and answered as a
-bare 500 that leaks nothing.
+``api_function(router)`` includes a route's ``Router`` in a resolver that validates requests
+against the route's types, authenticates every request before its route runs
+(``_authenticated``), maps errors to answers, and logs under the request's correlation id.
+Every error answer has the shape ``{"error": {"code": ..., "message": ...}}``. Domain errors
+map to their status here and nowhere else; an exception nobody expected is logged with its
+traceback and answered as a bare 500 that leaks nothing.
+
+A route answers without a bearer token only if ``ANSWERED_WITHOUT_TOKEN`` names it: there is
+no other way to open one, and a request for a route that does not exist is authenticated too.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Annotated, Any, Final
@@ -20,17 +23,23 @@ from aws_lambda_powertools.event_handler import (
     APIGatewayRestResolver,
     CORSConfig,
     Depends,
+    Request,
     Response,
     content_types,
 )
+from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from image_api.dependencies import current_caller
+from image_api.dependencies import identify_caller
+from image_api.identity import Caller
+from image_api.settings import get_cors_settings
 from image_core.errors import (
     Conflict,
     Forbidden,
@@ -41,9 +50,15 @@ from image_core.errors import (
     Unauthorized,
     Unavailable,
 )
-from image_core.identity import Caller
 
 logger = Logger()
+
+# The routes that answer without a bearer token, as (method, path as the route declares it).
+# Every other route, and every request for a route that does not exist, is authenticated
+# before anything else runs: a route is opened here or not at all.
+ANSWERED_WITHOUT_TOKEN: Final[frozenset[tuple[str, str]]] = frozenset()
+
+LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 # Status and error code of each domain error the API may answer with (Unauthorized has its own).
 _ERROR_ANSWERS: dict[type[ImageServiceError], tuple[HTTPStatus, str]] = {
@@ -66,11 +81,28 @@ _OVERSIZED_BODY = "imageServiceOversizedBody"
 _PARAMETER_SOURCES = frozenset({"query", "path", "header", "cookie", "body"})
 
 
-def create_resolver() -> APIGatewayRestResolver:
-    """A resolver that validates requests against the route's types and answers errors uniformly."""
+def new_router() -> Router:
+    """A router for an operation's routes, to include in its function's resolver (``api_function``)."""
+    return Router()  # type: ignore[no-untyped-call]  # Powertools leaves its constructor unannotated
+
+
+def api_function(*routers: Router) -> tuple[APIGatewayRestResolver, LambdaHandler]:
+    """A function's resolver, with ``routers`` included, and its Lambda handler."""
+    app = create_resolver(*routers)
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return resolve(app, event, context)
+
+    return app, handler
+
+
+def create_resolver(*routers: Router) -> APIGatewayRestResolver:
+    """A resolver with ``routers``' routes that validates requests against the route's types,
+    authenticates every request and answers errors uniformly."""
     app = APIGatewayRestResolver(
         enable_validation=True,
-        cors=cors_config(os.environ.get("CORS_ALLOWED_ORIGINS", "")),
+        cors=cors_config(get_cors_settings().allowed_origins),
         # A response that fails its own model is our bug: make it a 500, not Powertools' default
         # of reporting it like an invalid request.
         response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
@@ -84,6 +116,8 @@ def create_resolver() -> APIGatewayRestResolver:
     app.exception_handler(RequestUnsupportedContentType)(_authenticated_then_invalid(app, _unsupported_body))
     app.not_found(_no_such_route)
     app.exception_handler(Exception)(_internal_error)
+    for router in routers:
+        app.include_router(router)
     return app
 
 
@@ -139,17 +173,35 @@ def cors_config(allowed_origins: str) -> CORSConfig | None:
     )
 
 
+def request_caller(request: Request) -> Caller | None:
+    """Who the request acts for (``identify_caller``: ``Unauthorized`` without a valid token),
+    or None on a route ``ANSWERED_WITHOUT_TOKEN``.
+
+    A dependency of every request (``_authenticated``), which Powertools resolves once per
+    request: a route's ``current_caller`` is this very object, verified once.
+    """
+    if (request.method, request.route) in ANSWERED_WITHOUT_TOKEN:
+        return None
+    return identify_caller(request)
+
+
+def current_caller(caller: Annotated[Caller | None, Depends(request_caller)]) -> Caller:
+    """The caller, for a route to declare: ``Annotated[Caller, Depends(current_caller)]``."""
+    if caller is None:
+        raise RuntimeError("a route answered without a token has no caller")
+    return caller
+
+
 def _authenticated(
     app: APIGatewayRestResolver,
     next_middleware: NextMiddleware,
-    caller: Annotated[Caller, Depends(current_caller)],
+    caller: Annotated[Caller | None, Depends(request_caller)],
 ) -> Response[Any]:
     """Runs for every request, unknown routes included: resolving ``caller`` is the check, and
     raises ``Unauthorized`` without a valid token, before any route touches data.
 
-    Routes that need the caller declare the same dependency and get this very object
-    (Powertools caches dependencies per request). CORS preflights, which carry no credentials,
-    never reach the functions: API Gateway answers them (``stacks/image_api.py``).
+    CORS preflights, which carry no credentials, never reach the functions: API Gateway
+    answers them (``stacks/image_api.py``).
     """
     del caller  # resolved, hence verified; the routes take it from the per-request cache
     if _OVERSIZED_BODY in app.current_event.raw_event:
@@ -200,7 +252,7 @@ def _authenticated_then_invalid[E: Exception](
 
     def answer(error: E) -> Response[dict[str, Any]]:
         try:
-            current_caller(app.request)
+            request_caller(app.request)
         except Unauthorized as refused:
             return _unauthorized(refused)
         except Unavailable as unavailable:

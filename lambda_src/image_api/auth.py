@@ -21,9 +21,9 @@ import jwt
 from jwt.types import Options
 from pydantic import TypeAdapter, ValidationError
 
+from image_api.identity import Caller
+from image_api.parameters import UserId
 from image_core.errors import Unauthorized, Unavailable
-from image_core.identity import Caller
-from image_core.models import UserId
 
 # Asymmetric only: with an HMAC algorithm allowed, a token "signed" with the issuer's public
 # key as the shared secret would verify. "none" is never in the list.

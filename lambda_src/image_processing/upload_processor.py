@@ -33,20 +33,16 @@ sends the event to the dead-letter queue and to ``record_failure`` (``failures.h
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import Final
 
 from image_core import schema
 from image_core.errors import Conflict, NotFound
-from image_core.models import Image, Reason, is_image_id
-from image_core.repository import ImageRepository
+from image_core.image import Image, is_image_id
 from image_core.schema import ImageStatus
-from image_core.services import utc_now
-from image_core.settings import Settings
-from image_core.storage import ImageStorage
+from image_core.use_case import UseCase
 from image_processing.imaging import Accepted, Rejected, inspect_upload
 
 # Rejected and failed records stay readable this long, so a client learns why; their bytes
@@ -103,29 +99,13 @@ class _Written:
     previous_revision: str | None
 
 
-class UploadProcessor:
-    def __init__(
-        self,
-        *,
-        repository: ImageRepository,
-        storage: ImageStorage,
-        settings: Settings,
-        clock: Callable[[], datetime] = utc_now,
-    ) -> None:
-        self._repository = repository
-        self._storage = storage
-        self._settings = settings
-        self._clock = clock
-
+class UploadProcessor(UseCase):
     def process_upload(self, key: str) -> Processed:
         """Verify the incoming object ``key`` and record what it is; idempotent for every event of it."""
-        image_id = _image_id_of(key)
-        if image_id is None:
-            return Processed(ProcessingOutcome.IGNORED)
-        image = self._live_record(image_id)
-        if image is None:
-            self._delete_orphan(key, image_id)
-            return Processed(ProcessingOutcome.ORPHAN_DELETED)
+        image = self._owner_of(key)
+        if isinstance(image, Processed):
+            return image
+        image_id = image.image_id
         fault_tag = self._settings.processing_fault_tag
         if fault_tag is not None and fault_tag in image.tags:
             raise InjectedFaultError(f"processing fails on purpose for images tagged {fault_tag!r}")
@@ -148,13 +128,10 @@ class UploadProcessor:
         it after all, or the image was deleted), newer bytes replaced it (their own event decides
         about them), its bytes are recorded already, or no live record owns it.
         """
-        image_id = _image_id_of(key)
-        if image_id is None:
-            return Processed(ProcessingOutcome.IGNORED)
-        image = self._live_record(image_id)
-        if image is None:
-            self._delete_orphan(key, image_id)
-            return Processed(ProcessingOutcome.ORPHAN_DELETED)
+        image = self._owner_of(key)
+        if isinstance(image, Processed):
+            return image
+        image_id = image.image_id
         current_etag = self._storage.current_etag(key)
         if current_etag is None:
             return Processed(ProcessingOutcome.OBJECT_GONE)
@@ -166,21 +143,8 @@ class UploadProcessor:
         if self._already_decided(image, upload):
             # Recorded after all (say the last attempt wrote, then timed out): finished now.
             return Processed(ProcessingOutcome.ALREADY_PROCESSED)
-        failed = image.model_copy(
-            update={
-                "status": ImageStatus.FAILED,
-                "reason": Reason.PROCESSING_FAILED,
-                "revision": upload.revision,
-                "expires_at": self._outcome_expiry(),
-            }
-        )
-        written = self._write(
-            image,
-            upload,
-            lambda expected: self._repository.mark_unavailable(
-                failed, expected_revision=expected, now=self._now()
-            ),
-        )
+        failed = image.failed(revision=upload.revision, expires_at=self._outcome_expiry())
+        written = self._write(image, upload, failed)
         if not isinstance(written, _Written):
             return Processed(written)
         # A failed image has no bytes: neither what the failed attempts may have stored under
@@ -188,6 +152,18 @@ class UploadProcessor:
         self._delete_revisions(image_id, upload.revision, written.previous_revision)
         self._storage.delete_object_if_unchanged(key, upload.etag)
         return Processed(ProcessingOutcome.FAILED)
+
+    def _owner_of(self, key: str) -> Image | Processed:
+        """The live record that owns the incoming object ``key``, or what was done instead: nothing
+        for a key outside the incoming prefix, deletion for an object no live record owns."""
+        image_id = _image_id_of(key)
+        if image_id is None:
+            return Processed(ProcessingOutcome.IGNORED)
+        image = self._live_record(image_id)
+        if image is None:
+            self._delete_orphan(key, image_id)
+            return Processed(ProcessingOutcome.ORPHAN_DELETED)
+        return image
 
     def _accept(self, image: Image, upload: _Upload, accepted: Accepted) -> Processed:
         facts = accepted.facts
@@ -200,33 +176,13 @@ class UploadProcessor:
         original = schema.original_object_key(image.image_id, upload.revision)
         if not self._storage.copy_if_unchanged(upload.key, upload.etag, original):
             return self._lost_upload(image.image_id, upload)
+        # inspect_upload finds every fact of the bytes it accepts (made_available checks them all).
+        assert facts.perceptual_hash is not None
         duplicate_of = self._repository.find_duplicate(
             user_id=image.user_id, perceptual_hash=facts.perceptual_hash, excluding=image.image_id
         )
-        available = image.model_copy(
-            update={
-                "status": ImageStatus.AVAILABLE,
-                "revision": upload.revision,
-                "size": facts.size,
-                "width": facts.width,
-                "height": facts.height,
-                "format": facts.format,
-                "sha256": facts.sha256,
-                "frames": facts.frames,
-                "exif_orientation": facts.exif_orientation,
-                "perceptual_hash": facts.perceptual_hash,
-                "duplicate_of": duplicate_of,
-                "reason": None,
-                "expires_at": None,
-            }
-        )
-        written = self._write(
-            image,
-            upload,
-            lambda expected: self._repository.mark_available(
-                available, expected_revision=expected, now=self._now()
-            ),
-        )
+        available = image.made_available(revision=upload.revision, facts=facts, duplicate_of=duplicate_of)
+        written = self._write(image, upload, available)
         if written is ProcessingOutcome.SUPERSEDED:
             # Nothing will ever point at the objects of bytes that are no longer current.
             self._delete_revisions(image.image_id, upload.revision)
@@ -236,21 +192,10 @@ class UploadProcessor:
         return Processed(ProcessingOutcome.AVAILABLE, f"{facts.format} {facts.width}x{facts.height}")
 
     def _reject(self, image: Image, upload: _Upload, rejected: Rejected) -> Processed:
-        refused = image.model_copy(
-            update={
-                "status": ImageStatus.REJECTED,
-                "reason": rejected.reason,
-                "revision": upload.revision,
-                "expires_at": self._outcome_expiry(),
-            }
+        refused = image.refused(
+            revision=upload.revision, reason=rejected.reason, expires_at=self._outcome_expiry()
         )
-        written = self._write(
-            image,
-            upload,
-            lambda expected: self._repository.mark_unavailable(
-                refused, expected_revision=expected, now=self._now()
-            ),
-        )
+        written = self._write(image, upload, refused)
         if not isinstance(written, _Written):
             return Processed(written)
         # A rejected re-upload also ends the original and variants of the upload it replaced.
@@ -301,17 +246,18 @@ class UploadProcessor:
         self._delete_revisions(image_id, upload.revision)
         return Processed(ProcessingOutcome.SUPERSEDED)
 
-    def _write(
-        self, image: Image, upload: _Upload, write: Callable[[str | None], None]
-    ) -> _Written | ProcessingOutcome:
-        """Write the outcome for ``upload`` conditionally on the record as read; re-read after losing.
-
-        ``write`` gets the revision the record must still describe.
-        """
+    def _write(self, image: Image, upload: _Upload, outcome: Image) -> _Written | ProcessingOutcome:
+        """Write ``outcome`` (``image`` after a transition) for ``upload``, conditionally on the record
+        as read; re-read after losing."""
+        write = (
+            self._repository.mark_available
+            if outcome.status is ImageStatus.AVAILABLE
+            else self._repository.mark_unavailable
+        )
         current = image
         for _ in range(_WRITE_ATTEMPTS):
             try:
-                write(current.revision)
+                write(outcome, expected_revision=current.revision, now=self._now())
             except Conflict:
                 latest = self._live_record(image.image_id)
                 if latest is None:

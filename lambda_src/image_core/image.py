@@ -1,0 +1,203 @@
+"""An image: its id, its record (what every function reads and writes) and its facts.
+
+The record changes state through its own methods only: ``registered`` makes a pending one,
+``made_available`` records what processing found in the bytes, ``refused`` and ``failed``
+take it out of every listing with a reason. Each returns a new record, validated like one
+read from the table. An image's facts are defined once, by ``ImageFacts``: the record carries
+its fields, processing finds them, and the repository writes and removes ``FACT_FIELDS``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from image_core import schema
+from image_core.schema import ImageStatus, Visibility
+
+_IMAGE_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def new_image_id() -> str:
+    return uuid.uuid4().hex
+
+
+def is_image_id(value: str) -> bool:
+    """Whether ``value`` could be an id this service issued (anything else cannot exist)."""
+    return _IMAGE_ID.fullmatch(value) is not None
+
+
+class ImageContentType(StrEnum):
+    JPEG = "image/jpeg"
+    PNG = "image/png"
+    GIF = "image/gif"
+    WEBP = "image/webp"
+    # HEIF images, as phones store photos; both names are in use for the same container.
+    HEIC = "image/heic"
+    HEIF = "image/heif"
+
+
+class Reason(StrEnum):
+    """Why an image is ``rejected`` (the first five) or ``failed`` (the last two)."""
+
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    CONTENT_TYPE_MISMATCH = "content_type_mismatch"
+    CORRUPT = "corrupt"
+    TOO_MANY_PIXELS = "too_many_pixels"
+    # Too many frames or JPEG scans, or a decoder out of memory: more work than an upload may cost.
+    TOO_MUCH_WORK = "too_much_work"
+    PROCESSING_FAILED = "processing_failed"
+    # The accepted original disappeared from the bucket; found by reconciliation.
+    ORIGINAL_MISSING = "original_missing"
+
+
+class ImageFacts(BaseModel):
+    """What processing found in the bytes of an available image (and the duplicate it hints at).
+
+    Each is None until the image is available; all but ``duplicate_of`` are known once it is.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    # Pillow's name of the format found in the bytes: JPEG, PNG, GIF, WEBP, MPO, HEIF.
+    format: str | None = None
+    sha256: str | None = None
+    frames: int | None = None
+    exif_orientation: int | None = None
+    # An earlier available image of the same user with an equal perceptual hash: found in the
+    # table, not in the bytes.
+    duplicate_of: str | None = None
+    # 64-bit difference hash (16 hex digits) of the upright first frame; stored, never shown.
+    perceptual_hash: str | None = Field(default=None, exclude=True)
+
+    def missing(self) -> list[str]:
+        """The facts of the bytes this set lacks (``duplicate_of`` is not one of them)."""
+        return [name for name in FACT_FIELDS if name != "duplicate_of" and getattr(self, name) is None]
+
+
+# Every fact field: written when an image becomes available, removed when it stops being so.
+FACT_FIELDS: Final = tuple(ImageFacts.model_fields)
+
+
+class Image(ImageFacts):
+    """An image's record, as stored and as shown to callers: its facts (``ImageFacts``) and the rest.
+
+    ``reason`` says why an image is ``rejected`` or ``failed``. ``revision``, ``perceptual_hash``
+    and ``expires_at`` are bookkeeping, stored but never shown.
+    """
+
+    image_id: str
+    user_id: str
+    tags: list[str]
+    description: str | None = None
+    content_type: ImageContentType
+    status: ImageStatus
+    created_at: str
+    # Records written before images had a visibility are private, as every upload was.
+    visibility: Visibility = Visibility.PRIVATE
+    reason: Reason | None = None
+    # The sha256 of the upload the record describes, which names its original's and variants' keys.
+    revision: str | None = Field(default=None, exclude=True)
+    # Epoch seconds after which the record counts as gone (schema.TTL_ATTRIBUTE, same name).
+    expires_at: int | None = Field(default=None, exclude=True)
+
+    @classmethod
+    def registered(
+        cls,
+        *,
+        user_id: str,
+        tags: list[str],
+        description: str | None,
+        content_type: ImageContentType,
+        visibility: Visibility,
+        created_at: str,
+        expires_at: int,
+    ) -> Image:
+        """A new image, pending until its bytes arrive; gone at ``expires_at`` unless they do."""
+        return cls.model_validate(
+            {
+                "image_id": new_image_id(),
+                "user_id": user_id,
+                "tags": tags,
+                "description": description,
+                "content_type": content_type,
+                "visibility": visibility,
+                "status": ImageStatus.PENDING,
+                "created_at": created_at,
+                "expires_at": expires_at,
+            }
+        )
+
+    def made_available(self, *, revision: str, facts: ImageFacts, duplicate_of: str | None) -> Image:
+        """Processing accepted the upload ``revision``: listed, with what it found; kept until deleted."""
+        if missing := facts.missing():
+            raise ValueError(f"an available image needs all its facts; missing {', '.join(missing)}")
+        found = {name: getattr(facts, name) for name in FACT_FIELDS} | {"duplicate_of": duplicate_of}
+        return self._becoming(
+            status=ImageStatus.AVAILABLE,
+            revision=revision,
+            **found,
+            reason=None,
+            expires_at=None,
+        )
+
+    def refused(self, *, revision: str, reason: Reason, expires_at: int) -> Image:
+        """Processing refused the upload ``revision`` for ``reason``: unlisted, without facts, kept
+        until ``expires_at`` so the client learns why."""
+        if reason in (Reason.PROCESSING_FAILED, Reason.ORIGINAL_MISSING):
+            raise ValueError("a failure is not a refusal: see failed() and lost_original()")
+        return self._unavailable(
+            ImageStatus.REJECTED, revision=revision, reason=reason, expires_at=expires_at
+        )
+
+    def failed(self, *, revision: str, expires_at: int) -> Image:
+        """Processing the upload ``revision`` failed every attempt: like a refusal, for that reason."""
+        return self._unavailable(
+            ImageStatus.FAILED, revision=revision, reason=Reason.PROCESSING_FAILED, expires_at=expires_at
+        )
+
+    def lost_original(self, *, expires_at: int) -> Image:
+        """The available image's original is gone from the bucket: failed, unlisted, without facts."""
+        if self.status is not ImageStatus.AVAILABLE or self.revision is None:
+            raise ValueError("only an available image has an original to lose")
+        return self._unavailable(
+            ImageStatus.FAILED, revision=self.revision, reason=Reason.ORIGINAL_MISSING, expires_at=expires_at
+        )
+
+    def without_duplicate_hint(self) -> Image:
+        """This image as shown to anyone but its owner: ``duplicate_of`` may name a private image."""
+        return self._becoming(duplicate_of=None)
+
+    def expired(self, now: datetime) -> bool:
+        """Whether the record's time is up; DynamoDB deletes such items only eventually."""
+        return self.expires_at is not None and self.expires_at <= now.timestamp()
+
+    @property
+    def listed_at(self) -> str:
+        return schema.listed_at(self.created_at, self.image_id)
+
+    @property
+    def upload_key(self) -> str:
+        return schema.incoming_object_key(self.image_id)
+
+    def _unavailable(self, status: ImageStatus, *, revision: str, reason: Reason, expires_at: int) -> Image:
+        return self._becoming(
+            status=status,
+            revision=revision,
+            reason=reason,
+            expires_at=expires_at,
+            **dict.fromkeys(FACT_FIELDS),
+        )
+
+    def _becoming(self, **changes: Any) -> Image:
+        """This record with ``changes``, validated like a record read from the table."""
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        return type(self).model_validate(fields | changes)
