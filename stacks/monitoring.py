@@ -23,6 +23,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.service_function import METRICS_NAMESPACE, SERVICE_NAME
 from stacks.settings import AlarmThresholds
 
 PERIOD = Duration.minutes(5)
@@ -218,6 +219,45 @@ class ServiceMonitoring(Construct):
         )
         dashboard.add_widgets(
             cloudwatch.GraphWidget(
+                title="Uploads: requested, available, rejected, failed, duplicates, deleted",
+                left=[
+                    _service_metric(name, label)
+                    for name, label in (
+                        ("UploadsRequested", "requested"),
+                        ("ImagesAvailable", "available"),
+                        ("ImagesFailed", "failed for good"),
+                        ("DuplicateHints", "duplicate hints"),
+                        ("ImagesDeleted", "deleted"),
+                    )
+                ],
+                right=[_search("ImagesRejected", "reason", "Sum", "rejected: ")],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="API errors by route and code",
+                left=[_search("ApiErrors", "code,route", "Sum", "")],
+                width=12,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Processing: duration (ms) and bytes",
+                left=[
+                    _service_metric("ProcessingDuration", "p50 ms", statistic="p50"),
+                    _service_metric("ProcessingDuration", "p99 ms", statistic="p99"),
+                ],
+                right=[_service_metric("ProcessedBytes", "bytes")],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Reconciliation: findings and repairs by check",
+                left=[_search("ReconcileFindings", "check", "Sum", "found: ")],
+                right=[_search("ReconcileRepairs", "check", "Sum", "repaired: ")],
+                width=12,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
                 title="Uploads failed for good, dead-letter queue",
                 left=[
                     monitored.failure_destination.metric_invocations(
@@ -253,3 +293,29 @@ class ServiceMonitoring(Construct):
             ),
         )
         return dashboard
+
+
+def _service_metric(name: str, label: str, *, statistic: str = "Sum") -> cloudwatch.Metric:
+    """One of the functions' own (EMF) metrics, which carry the service dimension only."""
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": SERVICE_NAME},
+        statistic=statistic,
+        period=PERIOD,
+        label=label,
+    )
+
+
+def _search(name: str, dimensions: str, statistic: str, label: str) -> cloudwatch.MathExpression:
+    """Every series of one of the functions' metrics with these extra dimensions (one per reason,
+    route and code, or check), found by a search: they need not be listed here."""
+    return cloudwatch.MathExpression(
+        expression=(
+            f"SEARCH('{{{METRICS_NAMESPACE},{dimensions},service}} MetricName=\"{name}\"', "
+            f"'{statistic}', {int(PERIOD.to_seconds())})"
+        ),
+        label=label,
+        period=PERIOD,
+        using_metrics={},
+    )

@@ -80,6 +80,7 @@ class ServiceFunction(Construct):
                 env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
                 env.POWERTOOLS_LOG_LEVEL: options.log_level,
                 env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+                env.POWERTOOLS_TRACE_DISABLED: str(not options.tracing).lower(),
             },
         )
         validations = Validations.of(self)

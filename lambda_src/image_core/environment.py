@@ -20,6 +20,8 @@ POWERTOOLS_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
 POWERTOOLS_LOG_LEVEL: Final = "POWERTOOLS_LOG_LEVEL"
 # Read by Powertools' metrics: the CloudWatch namespace of the functions' EMF lines.
 POWERTOOLS_METRICS_NAMESPACE: Final = "POWERTOOLS_METRICS_NAMESPACE"
+# Read by Powertools' tracer, and by image_core.telemetry: "true" where the function is not traced.
+POWERTOOLS_TRACE_DISABLED: Final = "POWERTOOLS_TRACE_DISABLED"
 
 # --- the API functions ------------------------------------------------------------------------
 S3_PUBLIC_ENDPOINT: Final = "S3_PUBLIC_ENDPOINT"

@@ -8,21 +8,27 @@ the invocation: Lambda retries it, then hands the event to the dead-letter queue
 
 from __future__ import annotations
 
+import time
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from image_core.settings import get_settings
+from image_core.telemetry import MetricUnit, count, traced
 from image_processing import dependencies
 from image_processing.s3_events import objects_in_bucket
+from image_processing.upload_processor import Processed, ProcessingOutcome
 
 logger = Logger()
 
 
+@traced
 @logger.inject_lambda_context
 @event_source(data_class=S3Event)
 def handler(event: S3Event, _context: LambdaContext) -> None:
     for notified in objects_in_bucket(event, get_settings().bucket_name):
+        started = time.perf_counter()
         # The event's ETag is not needed: processing reads the object as it is now.
         processed = dependencies.upload_processor().process_upload(notified.key)
         logger.info(
@@ -31,3 +37,18 @@ def handler(event: S3Event, _context: LambdaContext) -> None:
             outcome=processed.outcome.value,
             detail=processed.detail,
         )
+        publish_metrics(processed, seconds=time.perf_counter() - started)
+
+
+def publish_metrics(processed: Processed, *, seconds: float) -> None:
+    """What became of an upload: available (with its bytes and a duplicate hint), or rejected by
+    reason; and how long deciding took (only for uploads looked at)."""
+    if processed.outcome is ProcessingOutcome.AVAILABLE:
+        count("ImagesAvailable")
+        if processed.duplicate_of is not None:
+            count("DuplicateHints")
+    elif processed.outcome is ProcessingOutcome.REJECTED and processed.reason is not None:
+        count("ImagesRejected", reason=processed.reason.value)
+    if processed.size is not None:
+        count("ProcessedBytes", processed.size, unit=MetricUnit.Bytes)
+        count("ProcessingDuration", round(seconds * 1000, 3), unit=MetricUnit.Milliseconds)

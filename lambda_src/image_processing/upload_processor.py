@@ -40,7 +40,7 @@ from typing import Final
 
 from image_core import schema
 from image_core.errors import Conflict, NotFound
-from image_core.image import Image, is_image_id
+from image_core.image import Image, Reason, is_image_id
 from image_core.schema import ImageStatus
 from image_core.use_case import UseCase
 from image_processing.imaging import Accepted, Rejected, inspect_upload
@@ -71,10 +71,16 @@ class ProcessingOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class Processed:
-    """What processing one object did, for the log."""
+    """What processing one object did, for the log and the metrics."""
 
     outcome: ProcessingOutcome
     detail: str = ""
+    # Why it was rejected (REJECTED only).
+    reason: Reason | None = None
+    # The bytes looked at (AVAILABLE and REJECTED: the upload's size).
+    size: int | None = None
+    # The earlier image it duplicates, if it does (AVAILABLE only).
+    duplicate_of: str | None = None
 
 
 class InjectedFaultError(RuntimeError):
@@ -189,7 +195,12 @@ class UploadProcessor(UseCase):
         if not isinstance(written, _Written):
             return Processed(written)
         self._finish(upload, written.previous_revision)
-        return Processed(ProcessingOutcome.AVAILABLE, f"{facts.format} {facts.width}x{facts.height}")
+        return Processed(
+            ProcessingOutcome.AVAILABLE,
+            f"{facts.format} {facts.width}x{facts.height}",
+            size=len(upload.data),
+            duplicate_of=duplicate_of,
+        )
 
     def _reject(self, image: Image, upload: _Upload, rejected: Rejected) -> Processed:
         refused = image.refused(
@@ -200,7 +211,12 @@ class UploadProcessor(UseCase):
             return Processed(written)
         # A rejected re-upload also ends the original and variants of the upload it replaced.
         self._finish(upload, written.previous_revision)
-        return Processed(ProcessingOutcome.REJECTED, f"{rejected.reason.value}: {rejected.detail}")
+        return Processed(
+            ProcessingOutcome.REJECTED,
+            f"{rejected.reason.value}: {rejected.detail}",
+            reason=rejected.reason,
+            size=len(upload.data),
+        )
 
     def _finish(self, upload: _Upload, previous_revision: str | None) -> None:
         """After the record was written: the replaced revision's objects go, then the upload itself.

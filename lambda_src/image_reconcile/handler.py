@@ -11,9 +11,9 @@ from datetime import timedelta
 from typing import Any, Final
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from image_core.telemetry import count, traced
 from image_reconcile import dependencies
 from image_reconcile.checks import Finding
 from image_reconcile.reconciler import Report, Resume
@@ -29,15 +29,15 @@ def publish_metrics(report: Report) -> None:
     """Findings and repairs of each check, every run (zeros too: a graph without gaps), as
     CloudWatch embedded metric format lines (``POWERTOOLS_METRICS_NAMESPACE``)."""
     for check, counts in report.checks.items():
-        for metric, value in (("ReconcileFindings", counts.found), ("ReconcileRepairs", counts.repaired)):
-            with single_metric(name=metric, unit=MetricUnit.Count, value=value) as line:
-                line.add_dimension(name="check", value=check)
+        count("ReconcileFindings", counts.found, check=check)
+        count("ReconcileRepairs", counts.repaired, check=check)
 
 
 def _log_finding(finding: Finding, outcome: str) -> None:
     logger.warning("Reconciliation finding", extra={**finding.as_dict(), "outcome": outcome})
 
 
+@traced
 @logger.inject_lambda_context
 def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, Any]:
     request = ReconcileRequest.model_validate(event or {})

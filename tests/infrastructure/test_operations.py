@@ -265,3 +265,52 @@ def test_given_an_aws_stage_whose_minimum_age_is_shorter_than_processing_when_bu
 def test_given_the_local_settings_when_built_then_the_test_stage_keeps_its_own_authentication() -> None:
     # Guards the refusals above against failing for another reason.
     assert stage_settings("local", authentication=LOCAL_AUTHENTICATION).web_acl is None
+
+
+@pytest.mark.parametrize(
+    ("template_fixture", "disabled"), [("local_template", "true"), ("dev_template", "false")]
+)
+def test_given_a_stage_when_synthesized_then_every_function_publishes_metrics_and_traces_as_the_stage_does(
+    request: pytest.FixtureRequest, template_fixture: str, disabled: str
+) -> None:
+    template: Template = request.getfixturevalue(template_fixture)
+    functions = [
+        function["Properties"]
+        for function in resources(template, "AWS::Lambda::Function").values()
+        if str(function["Properties"].get("Handler", "")).startswith("image_")
+    ]
+
+    assert len(functions) == 8
+    for function in functions:
+        variables = function["Environment"]["Variables"]
+        assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "ImageService"
+        assert variables["POWERTOOLS_TRACE_DISABLED"] == disabled
+
+
+def test_given_the_dashboard_when_synthesized_then_it_graphs_the_functions_own_metrics(
+    dev_template: Template,
+) -> None:
+    _, dashboard = only(dev_template, "AWS::CloudWatch::Dashboard")
+    parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
+    body = json.loads("".join(part if isinstance(part, str) else "reference" for part in parts))
+    graphed = [
+        entry
+        for widget in body["widgets"]
+        for line in widget["properties"].get("metrics", [])
+        for entry in line
+        if isinstance(entry, str | dict)
+    ]
+    expressions = {
+        entry["expression"] for entry in graphed if isinstance(entry, dict) and "expression" in entry
+    }
+
+    for metric in (
+        "UploadsRequested",
+        "ImagesAvailable",
+        "ImagesFailed",
+        "DuplicateHints",
+        "ProcessingDuration",
+    ):
+        assert metric in graphed
+    assert "SEARCH('{ImageService,code,route,service} MetricName=\"ApiErrors\"', 'Sum', 300)" in expressions
+    assert "SEARCH('{ImageService,reason,service} MetricName=\"ImagesRejected\"', 'Sum', 300)" in expressions
