@@ -39,8 +39,11 @@ def upload_image(
     in_query = UploadFields(
         tags=tags, description=description, content_type=content_type, visibility=visibility
     )
-    grant = service.request_upload(UploadRequest.from_sources(query=in_query, body=body, owner=owner))
-    count("UploadsRequested", correlation_id=logger.get_correlation_id())
+    request_id = logger.get_correlation_id()
+    grant = service.request_upload(
+        UploadRequest.from_sources(query=in_query, body=body, owner=owner), request_id=request_id
+    )
+    count("UploadsRequested", correlation_id=request_id)
     return grant
 
 

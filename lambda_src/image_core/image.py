@@ -90,8 +90,8 @@ FACT_FIELDS: Final = tuple(ImageFacts.model_fields)
 class Image(ImageFacts):
     """An image's record, as stored and as shown to callers: its facts (``ImageFacts``) and the rest.
 
-    ``reason`` says why an image is ``rejected`` or ``failed``. ``revision``, ``perceptual_hash``
-    and ``expires_at`` are bookkeeping, stored but never shown.
+    ``reason`` says why an image is ``rejected`` or ``failed``. ``revision``, ``perceptual_hash``,
+    ``expires_at`` and ``request_id`` are bookkeeping, stored but never shown.
     """
 
     image_id: str
@@ -108,6 +108,9 @@ class Image(ImageFacts):
     revision: str | None = Field(default=None, exclude=True)
     # Epoch seconds after which the record counts as gone (schema.TTL_ATTRIBUTE, same name).
     expires_at: int | None = Field(default=None, exclude=True)
+    # The id of the API request that registered the image (API Gateway's requestId, the API
+    # function's correlation id): processing logs its outcome under it too.
+    request_id: str | None = Field(default=None, exclude=True)
 
     @classmethod
     def registered(
@@ -120,6 +123,7 @@ class Image(ImageFacts):
         visibility: Visibility,
         created_at: str,
         expires_at: int,
+        request_id: str | None = None,
     ) -> Image:
         """A new image, pending until its bytes arrive; gone at ``expires_at`` unless they do."""
         return cls.model_validate(
@@ -133,6 +137,7 @@ class Image(ImageFacts):
                 "status": ImageStatus.PENDING,
                 "created_at": created_at,
                 "expires_at": expires_at,
+                "request_id": request_id,
             }
         )
 

@@ -76,6 +76,7 @@ class ImageRepository:
                         _image_key(image.image_id),
                         _attributes(image),
                         {schema.TTL_ATTRIBUTE: image.expires_at},
+                        {"request_id": image.request_id} if image.request_id is not None else {},
                     ),
                     ConditionExpression="attribute_not_exists(#pk)",
                     ExpressionAttributeNames={"#pk": schema.PARTITION_KEY},

@@ -27,6 +27,7 @@ logger = Logger()
 @traced
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], _context: LambdaContext) -> None:
+    logger.set_correlation_id(None)  # not the previous failure's, whose id a warm logger holds
     context = event.get("requestContext", {})
     failure = event.get("responsePayload") or {}
     logger.warning(
@@ -38,6 +39,7 @@ def handler(event: dict[str, Any], _context: LambdaContext) -> None:
     )
     for notified in objects_in_bucket(S3Event(event["requestPayload"]), get_settings().bucket_name):
         processed = dependencies.upload_processor().record_failure(notified.key, event_etag=notified.etag)
+        logger.set_correlation_id(processed.request_id)
         logger.info("Recorded a processing failure", key=notified.key, outcome=processed.outcome.value)
         if processed.outcome is ProcessingOutcome.FAILED:
-            count("ImagesFailed")
+            count("ImagesFailed", correlation_id=processed.request_id)

@@ -28,9 +28,13 @@ logger = Logger()
 @event_source(data_class=S3Event)
 def handler(event: S3Event, _context: LambdaContext) -> None:
     for notified in objects_in_bucket(event, get_settings().bucket_name):
+        # Not the previous upload's, whose id a warm logger still holds.
+        logger.set_correlation_id(None)
         started = time.perf_counter()
         # The event's ETag is not needed: processing reads the object as it is now.
         processed = dependencies.upload_processor().process_upload(notified.key)
+        # The upload request's id, so that one id finds the request and what became of its bytes.
+        logger.set_correlation_id(processed.request_id)
         logger.info(
             "Processed uploaded object",
             key=notified.key,
@@ -43,12 +47,14 @@ def handler(event: S3Event, _context: LambdaContext) -> None:
 def publish_metrics(processed: Processed, *, seconds: float) -> None:
     """What became of an upload: available (with its bytes and a duplicate hint), or rejected by
     reason; and how long deciding took (only for uploads looked at)."""
+    request_id = processed.request_id
     if processed.outcome is ProcessingOutcome.AVAILABLE:
-        count("ImagesAvailable")
+        count("ImagesAvailable", correlation_id=request_id)
         if processed.duplicate_of is not None:
-            count("DuplicateHints")
+            count("DuplicateHints", correlation_id=request_id)
     elif processed.outcome is ProcessingOutcome.REJECTED and processed.reason is not None:
-        count("ImagesRejected", reason=processed.reason.value)
+        count("ImagesRejected", correlation_id=request_id, reason=processed.reason.value)
     if processed.size is not None:
-        count("ProcessedBytes", processed.size, unit=MetricUnit.Bytes)
-        count("ProcessingDuration", round(seconds * 1000, 3), unit=MetricUnit.Milliseconds)
+        count("ProcessedBytes", processed.size, unit=MetricUnit.Bytes, correlation_id=request_id)
+        milliseconds = round(seconds * 1000, 3)
+        count("ProcessingDuration", milliseconds, unit=MetricUnit.Milliseconds, correlation_id=request_id)

@@ -33,7 +33,7 @@ sends the event to the dead-letter queue and to ``record_failure`` (``failures.h
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Final
@@ -81,6 +81,8 @@ class Processed:
     size: int | None = None
     # The earlier image it duplicates, if it does (AVAILABLE only).
     duplicate_of: str | None = None
+    # The API request that registered the image (its record's), to log the outcome under.
+    request_id: str | None = None
 
 
 class InjectedFaultError(RuntimeError):
@@ -111,6 +113,21 @@ class UploadProcessor(UseCase):
         image = self._owner_of(key)
         if isinstance(image, Processed):
             return image
+        return replace(self._process(image, key), request_id=image.request_id)
+
+    def record_failure(self, key: str, *, event_etag: str | None) -> Processed:
+        """The event for ``key`` failed every attempt: mark its image failed and delete its bytes.
+
+        Unless the failure no longer matters: the incoming object is gone (a run finished with
+        it after all, or the image was deleted), newer bytes replaced it (their own event decides
+        about them), its bytes are recorded already, or no live record owns it.
+        """
+        image = self._owner_of(key)
+        if isinstance(image, Processed):
+            return image
+        return replace(self._record_failure(image, key, event_etag), request_id=image.request_id)
+
+    def _process(self, image: Image, key: str) -> Processed:
         image_id = image.image_id
         fault_tag = self._settings.processing_fault_tag
         if fault_tag is not None and fault_tag in image.tags:
@@ -127,16 +144,7 @@ class UploadProcessor(UseCase):
             return self._reject(image, upload, result)
         return self._accept(image, upload, result)
 
-    def record_failure(self, key: str, *, event_etag: str | None) -> Processed:
-        """The event for ``key`` failed every attempt: mark its image failed and delete its bytes.
-
-        Unless the failure no longer matters: the incoming object is gone (a run finished with
-        it after all, or the image was deleted), newer bytes replaced it (their own event decides
-        about them), its bytes are recorded already, or no live record owns it.
-        """
-        image = self._owner_of(key)
-        if isinstance(image, Processed):
-            return image
+    def _record_failure(self, image: Image, key: str, event_etag: str | None) -> Processed:
         image_id = image.image_id
         current_etag = self._storage.current_etag(key)
         if current_etag is None:

@@ -5,6 +5,7 @@ Each EMF line is a JSON object on stdout; CloudWatch turns ``_aws``'s metrics in
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from image_core import schema
+from image_processing import handler as processing_handler
 from tests import images
 from tests.unit.conftest import BUCKET_NAME, FAULT_TAG, Aws, UploadImage
 from tests.unit.harness import ApiClient, deliver_object_created, deliver_processing_failure
@@ -187,3 +189,34 @@ def test_given_a_traced_function_when_it_first_runs_then_the_tracer_wraps_it_and
     None
 ):
     assert _imports_after_one_call("image_api.get_image", tracing_disabled="false") == {"after a call"}
+
+
+def log_lines(output: str, message: str) -> list[dict[str, Any]]:
+    lines = [json.loads(text) for text in output.splitlines() if text.startswith("{") and '"message"' in text]
+    return [line for line in lines if line.get("message") == message]
+
+
+def test_given_an_upload_request_when_its_bytes_are_processed_then_processing_logs_under_the_requests_id(
+    aws: Aws, api: ApiClient, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The logger writes to the stream it was made with; its lines are read here.
+    logged = io.StringIO()
+    monkeypatch.setattr(processing_handler.logger.registered_handler, "stream", logged)
+    capsys.readouterr()
+    result = api.upload()
+    (uploads,) = named(capsys.readouterr().out, "UploadsRequested")
+    request_id = uploads["correlation_id"]
+    image_id = result.json()["image_id"]
+    key = schema.incoming_object_key(image_id)
+    data = images.jpeg(seed=3)
+
+    deliver_object_created(BUCKET_NAME, key, len(data), aws.put(key, data, "image/jpeg"))
+    deliver_object_created(BUCKET_NAME, "incoming/" + "0" * 32, 3, aws.put("incoming/" + "0" * 32, b"abc"))
+
+    output = capsys.readouterr().out
+    first, orphan = log_lines(logged.getvalue(), "Processed uploaded object")
+    assert (first["key"], first["correlation_id"]) == (key, request_id)
+    # An object of no record's is logged under no request's id, not the previous one's.
+    assert orphan.get("correlation_id") is None
+    assert {metric["correlation_id"] for metric in named(output, "ImagesAvailable")} == {request_id}
+    assert "request_id" not in api.get(image_id).json()
