@@ -28,7 +28,7 @@ LOCAL_CONTEXT := -c stage=$(STAGE) -c s3_public_endpoint=$(LOCALCLOUD_URL) \
 
 .PHONY: help up down url token dev-issuer install localcloud-install localcloud-start localcloud-stop localcloud-status \
 	localcloud-logs bootstrap-local deploy-local destroy-local synth deploy-aws check lint typecheck \
-	test test-unit test-infra test-localcloud test-integration bench clean
+	test test-unit test-infra test-localcloud test-integration reconcile bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -36,7 +36,8 @@ help: ## list the targets
 # --- installs (project-local, repeatable; skipped when their inputs did not change) --------
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt lambda_src/image_api/requirements.txt \
-		lambda_src/image_processing/requirements.txt imgsvc/requirements.txt pyproject.toml
+		lambda_src/image_processing/requirements.txt lambda_src/image_reconcile/requirements.txt \
+		imgsvc/requirements.txt pyproject.toml
 	@test -x $(PYTHON) || $$($(LOCALCLOUD) python313) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt 2>&1 | grep -v "^WARNING: Location" || true
 	@# The project itself, editable: its imgsvc command in .venv/bin, its dependencies the pins above.
@@ -127,6 +128,9 @@ test-integration: deploy-local ## the image service against the local cloud
 	$(LOCALCLOUD_ENV) $(PYTEST) tests/integration -q
 
 test: check test-unit test-infra test-localcloud test-integration ## everything CI runs
+
+reconcile: $(VENV)/.installed ## report what failures left behind on the local cloud (REPAIR=1 also repairs; MIN_AGE=<s> to wait longer)
+	@$(LOCALCLOUD_ENV) $(PYTHON) -m localcloud.reconcile $(OUTPUTS) $(if $(REPAIR),--repair) $(if $(MIN_AGE),--min-age $(MIN_AGE))
 
 bench: deploy-local ## API latency and throughput against the local cloud, with a floor measured in the same run
 	$(LOCALCLOUD_ENV) $(PYTHON) -m bench.api_bench --outputs $(OUTPUTS)

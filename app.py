@@ -5,6 +5,11 @@ only test stages accept one (the local stage has one by default).
 ``-c processing_reserved_concurrency=<n>`` reserves (and caps) the processing function's
 concurrency; no stage reserves any by default.
 
+Operations (README, Operations): ``-c alarm_email=ops@example.com`` subscribes an address to the
+alarms; ``-c api_gateway_cloudwatch_role=false`` where the account's baseline owns API Gateway's
+logging role; ``-c web_acl_rate_limit=<n>`` sets the WAF's requests per client IP per 5 minutes
+(prod has a WAF by default; 0 removes it).
+
 Who may call the API (``-c`` context, all optional):
 
 * ``auth_mode=jwt|none``: verify bearer tokens (the default), or trust a ``user_id``
@@ -68,6 +73,19 @@ def _positive_int(app: App, name: str) -> int | None:
         raise ValueError(f"{name} must be a whole number, not {value!r}") from None
 
 
+def _optional_bool(app: App, name: str) -> bool | None:
+    """``-c name=true|false`` (a string from the CLI, a boolean from cdk.json), or None when not given."""
+    value = app.node.try_get_context(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in {"true", "false"}:
+        raise ValueError(f"{name} must be true or false, not {value!r}")
+    return text == "true"
+
+
 def _authentication(app: App) -> Authentication:
     """``auth_mode``, and the token issuer named by ``dev_issuer`` or the ``auth_*`` values."""
     context = app.node.try_get_context
@@ -112,6 +130,9 @@ def build(app: App) -> ImageServiceStack:
         processing_fault_tag=app.node.try_get_context("processing_fault_tag"),
         processing_reserved_concurrency=_positive_int(app, "processing_reserved_concurrency"),
         authentication=_authentication(app),
+        alarm_email=app.node.try_get_context("alarm_email"),
+        api_gateway_cloudwatch_role=_optional_bool(app, "api_gateway_cloudwatch_role"),
+        web_acl_rate_limit=_positive_int(app, "web_acl_rate_limit"),
     )
     stack = ImageServiceStack(app, settings.stack_name, settings=settings)
     # Every finding is an error at synth unless acknowledged, with its reason, next to its cause.

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from image_core import environment as env
@@ -17,7 +21,7 @@ from image_core.environment import AuthMode
 from image_core.schema import INCOMING_PREFIX, ORIGINALS_PREFIX, VARIANTS_PREFIX
 from stacks.python_function_code import python_code_asset
 from stacks.service_function import FunctionOptions, ServiceFunction, nag_arn
-from stacks.settings import TokenIssuer
+from stacks.settings import TokenIssuer, WebAcl
 
 INCOMING = f"{INCOMING_PREFIX}*"
 ORIGINALS = f"{ORIGINALS_PREFIX}*"
@@ -43,6 +47,41 @@ GATEWAY_ERRORS: tuple[tuple[apigw.ResponseType, str | None, str, str | None], ..
     # Keeps 502/503/504 apart for clients that retry; the message carries no details.
     (apigw.ResponseType.DEFAULT_5_XX, None, "internal", None),
 )
+
+
+# One JSON line per request. requestId is also the correlation id in the functions' log lines
+# (Powertools reads it from the request context), so one request is found in both.
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "extendedRequestId": "$context.extendedRequestId",
+    "requestTime": "$context.requestTime",
+    "ip": "$context.identity.sourceIp",
+    "userAgent": "$context.identity.userAgent",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "path": "$context.path",
+    "status": "$context.status",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationStatus": "$context.integration.status",
+    "errorMessage": "$context.error.message",
+    "wafStatus": "$context.waf.status",
+    "xrayTraceId": "$context.xrayTraceId",
+}
+# AWS's managed rule group against common web exploits (OWASP), in the WAF in front of the API.
+COMMON_RULE_SET = "AWSManagedRulesCommonRuleSet"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccessLogs:
+    """Where the API stage logs: access logs kept ``retention``, and whether this stack creates
+    API Gateway's logging role for the account."""
+
+    retention: logs.RetentionDays
+    removal_policy: RemovalPolicy
+    create_cloudwatch_role: bool
 
 
 def gateway_error_template(code: str, message: str | None) -> str:
@@ -77,6 +116,8 @@ class ImageApi(Construct):
         pending_grace_seconds: int,
         auth_mode: AuthMode,
         token_issuer: TokenIssuer | None,
+        access_logs: AccessLogs | None = None,
+        web_acl: WebAcl | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         # One asset for the five functions: each loads only the module its handler names.
@@ -144,18 +185,33 @@ class ImageApi(Construct):
             )
         )
 
+        self.access_log_group: logs.LogGroup | None = None
+        logging: dict[str, Any] = {}
+        if access_logs is not None:
+            self.access_log_group = logs.LogGroup(
+                self, "AccessLogs", retention=access_logs.retention, removal_policy=access_logs.removal_policy
+            )
+            logging = {
+                "access_log_destination": apigw.LogGroupLogDestination(self.access_log_group),
+                "access_log_format": apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
+                # Execution logs of failed requests only: INFO would log every request twice.
+                "logging_level": apigw.MethodLoggingLevel.ERROR,
+            }
         self.rest_api = apigw.RestApi(
             self,
             "RestApi",
             rest_api_name=f"{Stack.of(self).stack_name}-api",
             description="Image upload and metadata API",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            # The account-wide API Gateway logging role is not this service's to own.
-            cloud_watch_role=False,
+            # API Gateway logs through one role per account and region (AWS::ApiGateway::Account):
+            # created here for a fresh account, left to the account's baseline where it owns it.
+            cloud_watch_role=access_logs is not None and access_logs.create_cloudwatch_role,
             deploy_options=apigw.StageOptions(
                 stage_name=stage_name,
                 throttling_rate_limit=throttling_rate_limit,
                 throttling_burst_limit=throttling_burst_limit,
+                tracing_enabled=function_options.tracing,
+                **logging,
             ),
             default_cors_preflight_options=apigw.CorsOptions(
                 allow_origins=list(cors_allowed_origins),
@@ -187,9 +243,18 @@ class ImageApi(Construct):
                 templates={"application/json": gateway_error_template(error_code, message)},
             )
 
-        self._acknowledge_findings(table, bucket)
+        self.web_acl = _web_acl(self, self.stage, web_acl) if web_acl is not None else None
 
-    def _acknowledge_findings(self, table: dynamodb.ITable, bucket: s3.IBucket) -> None:
+        self._acknowledge_findings(table, bucket, access_logs=access_logs, web_acl=web_acl)
+
+    def _acknowledge_findings(
+        self,
+        table: dynamodb.ITable,
+        bucket: s3.IBucket,
+        *,
+        access_logs: AccessLogs | None,
+        web_acl: WebAcl | None,
+    ) -> None:
         Validations.of(self.rest_api).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-APIG2",
@@ -207,21 +272,37 @@ class ImageApi(Construct):
                 reason="Tokens of the Cognito user pool (or the configured issuer) are verified in "
                 "every function against the issuer's JWKS, not by an API Gateway authorizer (APIG4).",
             ),
-            Acknowledgment(
-                id="AwsSolutions-APIG1",
-                reason="Access logging needs the account-wide API Gateway CloudWatch role, which the "
-                "account baseline owns, not this stack; the functions log every request meanwhile.",
-            ),
-            Acknowledgment(
-                id="AwsSolutions-APIG6",
-                reason="Execution logging needs the account-wide API Gateway CloudWatch role (see "
-                "APIG1); the functions log every request.",
-            ),
-            Acknowledgment(
-                id="AwsSolutions-APIG3",
-                reason="No WAF in front of the API yet; throttling per stage limits abuse meanwhile.",
-            ),
         )
+        if access_logs is None:
+            Validations.of(self.rest_api).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-APIG1",
+                    reason="The local cloud has no API Gateway logging role; the functions log every "
+                    "request. AWS stages write access logs.",
+                ),
+                Acknowledgment(
+                    id="AwsSolutions-APIG6",
+                    reason="The local cloud has no API Gateway logging role (see APIG1); AWS stages "
+                    "write execution logs of errors.",
+                ),
+            )
+        elif access_logs.create_cloudwatch_role:
+            Validations.of(self.rest_api).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                    "AmazonAPIGatewayPushToCloudWatchLogs]",
+                    reason="API Gateway's account-wide logging role, with the AWS managed policy made "
+                    "for it: it lets API Gateway write its logs and nothing else.",
+                )
+            )
+        if web_acl is None:
+            Validations.of(self.rest_api).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-APIG3",
+                    reason="No WAF in this stage (prod has one; -c web_acl_rate_limit=<n> adds one); "
+                    "throttling per stage limits abuse.",
+                )
+            )
         index_arns = f"{nag_arn(table)}/index/*"
         for operation in (self.upload, self.list_images, self.get_image, self.download, self.delete_image):
             operation.acknowledge_wildcard_resource(
@@ -242,6 +323,52 @@ class ImageApi(Construct):
                 f"{nag_arn(bucket)}/{VARIANTS}",
                 "Variants are keyed by image id and revision; the grant is limited to the variants prefix.",
             )
+
+
+def _web_acl(scope: Construct, stage: apigw.Stage, settings: WebAcl) -> wafv2.CfnWebACL:
+    """AWS's managed common rule set (bad inputs, oversized bodies, known exploits) and a rate
+    limit per client IP, in front of the API stage."""
+
+    def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+        return wafv2.CfnWebACL.VisibilityConfigProperty(
+            cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
+        )
+
+    acl = wafv2.CfnWebACL(
+        scope,
+        "WebAcl",
+        scope="REGIONAL",
+        default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+        visibility_config=visibility("image-api"),
+        rules=[
+            wafv2.CfnWebACL.RuleProperty(
+                name="aws-common-rule-set",
+                priority=0,
+                override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                        vendor_name="AWS", name=COMMON_RULE_SET
+                    )
+                ),
+                visibility_config=visibility("aws-common-rule-set"),
+            ),
+            wafv2.CfnWebACL.RuleProperty(
+                name="rate-per-client-ip",
+                priority=1,
+                action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                        limit=settings.requests_per_ip_per_5_minutes, aggregate_key_type="IP"
+                    )
+                ),
+                visibility_config=visibility("rate-per-client-ip"),
+            ),
+        ],
+    )
+    wafv2.CfnWebACLAssociation(
+        scope, "WebAclAssociation", resource_arn=stage.stage_arn, web_acl_arn=acl.attr_arn
+    )
+    return acl
 
 
 def _auth_environment(auth_mode: AuthMode, token_issuer: TokenIssuer | None) -> dict[str, str]:

@@ -9,10 +9,12 @@ from constructs import Construct
 
 from image_core.environment import AuthMode
 from stacks.identity import CognitoIssuer
-from stacks.image_api import ImageApi
+from stacks.image_api import AccessLogs, ImageApi
 from stacks.image_bucket import ImageBucket
 from stacks.image_processing import ImageProcessing
 from stacks.metadata_table import MetadataTable
+from stacks.monitoring import Monitored, ServiceMonitoring
+from stacks.reconciliation import Reconciliation
 from stacks.service_function import FunctionOptions
 from stacks.settings import FunctionSizing, StageSettings
 
@@ -30,6 +32,7 @@ class ImageServiceStack(Stack):
             cors_allowed_origins=settings.cors_allowed_origins,
             removal_policy=settings.removal_policy,
             unverified_upload_expiration_days=settings.unverified_upload_expiration_days,
+            access_logs=settings.bucket_access_logs,
         )
         metadata = MetadataTable(
             self,
@@ -61,6 +64,14 @@ class ImageServiceStack(Stack):
             pending_grace_seconds=settings.pending_grace_seconds,
             auth_mode=auth.mode,
             token_issuer=token_issuer,
+            access_logs=AccessLogs(
+                retention=settings.log_retention,
+                removal_policy=settings.removal_policy,
+                create_cloudwatch_role=settings.api_gateway_cloudwatch_role,
+            )
+            if settings.api_access_logs
+            else None,
+            web_acl=settings.web_acl,
         )
         processing = ImageProcessing(
             self,
@@ -76,6 +87,39 @@ class ImageServiceStack(Stack):
             reserved_concurrency=settings.processing_reserved_concurrency,
         )
 
+        reconciliation = Reconciliation(
+            self,
+            "Reconciliation",
+            table=metadata.table,
+            bucket=images.bucket,
+            function_options=_function_options(settings, settings.reconcile_function),
+            min_age_seconds=settings.reconcile_min_age_seconds,
+            every_hours=settings.reconcile_every_hours,
+        )
+        monitoring = ServiceMonitoring(
+            self,
+            "Monitoring",
+            monitored=Monitored(
+                stage=api.stage,
+                functions={
+                    "Upload": api.upload.function,
+                    "ListImages": api.list_images.function,
+                    "GetImage": api.get_image.function,
+                    "Download": api.download.function,
+                    "DeleteImage": api.delete_image.function,
+                    "Processing": processing.function,
+                    "RecordFailure": processing.failures.function,
+                    "Reconcile": reconciliation.function,
+                },
+                failure_destination=processing.failures.function,
+                dead_letter_queue=processing.dead_letter_queue,
+                table=metadata.table,
+            ),
+            thresholds=settings.alarm_thresholds,
+            alarm_email=settings.alarm_email,
+            removal_policy=settings.removal_policy,
+        )
+
         # Names are CloudFormation's; tests and scripts find them here.
         CfnOutput(self, "ApiUrl", value=api.rest_api.url)
         CfnOutput(self, "ApiId", value=api.rest_api.rest_api_id)
@@ -83,6 +127,9 @@ class ImageServiceStack(Stack):
         CfnOutput(self, "BucketName", value=images.bucket.bucket_name)
         CfnOutput(self, "TableName", value=metadata.table.table_name)
         CfnOutput(self, "ProcessingFunctionName", value=processing.function.function_name)
+        CfnOutput(self, "ReconcileFunctionName", value=reconciliation.function.function_name)
+        CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn)
+        CfnOutput(self, "DashboardName", value=monitoring.dashboard.dashboard_name)
         # What a client needs to sign in and call the API.
         CfnOutput(self, "AuthMode", value=auth.mode.value)
         if auth.mode is AuthMode.JWT and token_issuer is not None:
@@ -98,6 +145,8 @@ class ImageServiceStack(Stack):
         self.api = api
         self.processing = processing
         self.users = users
+        self.reconciliation = reconciliation
+        self.monitoring = monitoring
 
 
 def _function_options(settings: StageSettings, sizing: FunctionSizing) -> FunctionOptions:
@@ -108,4 +157,5 @@ def _function_options(settings: StageSettings, sizing: FunctionSizing) -> Functi
         log_retention=settings.log_retention,
         log_level=settings.log_level,
         log_removal_policy=settings.removal_policy,
+        tracing=settings.tracing,
     )

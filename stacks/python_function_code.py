@@ -58,19 +58,33 @@ def _sha256(*parts: bytes) -> str:
     return digest.hexdigest()
 
 
-def dependencies_key(requirements: Path, architecture: lambda_.Architecture) -> str:
-    """Names the cache entry holding ``requirements`` installed for Lambda.
+def without_dependencies(requirements: Path) -> Path:
+    """``requirements-no-deps.txt`` beside ``requirements``: packages installed without their
+    dependencies, when those are the Lambda runtime's (the X-Ray SDK's botocore must stay the
+    runtime's, which boto3 is made for, not a second copy that shadows it)."""
+    return requirements.with_name("requirements-no-deps.txt")
 
-    Only the file's requirement lines count (not comments), so functions with the same
+
+def _requirement_lines(requirements: Path) -> str:
+    if not requirements.is_file():
+        return ""
+    lines = (line.split("#", 1)[0].strip() for line in requirements.read_text().splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def dependencies_key(requirements: Path, architecture: lambda_.Architecture) -> str:
+    """Names the cache entry holding ``requirements`` (and its no-deps file) installed for Lambda.
+
+    Only the files' requirement lines count (not comments), so functions with the same
     requirements share one entry. Keep requirements pinned and without ``-r`` includes: a
     new release of an unpinned one, or a change in an included file, is not seen here.
     """
-    lines = (line.split("#", 1)[0].strip() for line in requirements.read_text().splitlines())
     return _sha256(
         _BUNDLE_FORMAT.encode(),
         python_version().encode(),
         _PIP_ARCH[architecture.name].encode(),
-        "\n".join(line for line in lines if line).encode(),
+        _requirement_lines(requirements).encode(),
+        _requirement_lines(without_dependencies(requirements)).encode(),
     )
 
 
@@ -149,6 +163,8 @@ class PipLocalBundling:
         building.mkdir(parents=True)
         try:
             subprocess.run(self.pip_command(building), check=True)  # noqa: S603 (our own arguments)
+            if without_dependencies(self.requirements).is_file():
+                subprocess.run(self.no_deps_pip_command(building), check=True)  # noqa: S603
             building.rename(entry)
         except OSError:
             if not entry.is_dir():  # not another synth winning the race
@@ -175,6 +191,11 @@ class PipLocalBundling:
             "--target", str(target),
             "-r", str(self.requirements),
         ]  # fmt: skip
+
+    def no_deps_pip_command(self, target: Path) -> list[str]:
+        """Installs ``requirements-no-deps.txt`` into ``target`` beside the rest, without dependencies."""
+        command = self.pip_command(target)
+        return [*command[:-2], "--no-deps", "-r", str(without_dependencies(self.requirements))]
 
 
 def python_code_asset(

@@ -15,6 +15,8 @@ from image_core import environment as env
 from stacks.python_function_code import RUNTIME
 
 SERVICE_NAME = "image-service"
+# Where the functions' metrics (CloudWatch embedded metric format) are published.
+METRICS_NAMESPACE = "ImageService"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,6 +29,8 @@ class FunctionOptions:
     log_retention: logs.RetentionDays
     log_level: str
     log_removal_policy: RemovalPolicy
+    # Active X-Ray tracing (AWS stages; the local cloud has no X-Ray).
+    tracing: bool = False
 
 
 class ServiceFunction(Construct):
@@ -70,10 +74,13 @@ class ServiceFunction(Construct):
             # Where Lambda puts asynchronous events that failed every attempt.
             dead_letter_queue=dead_letter_queue,
             reserved_concurrent_executions=reserved_concurrent_executions,
+            tracing=lambda_.Tracing.ACTIVE if options.tracing else lambda_.Tracing.DISABLED,
             environment={
                 **environment,
                 env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
                 env.POWERTOOLS_LOG_LEVEL: options.log_level,
+                env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+                env.POWERTOOLS_TRACE_DISABLED: str(not options.tracing).lower(),
             },
         )
         validations = Validations.of(self)
@@ -90,6 +97,13 @@ class ServiceFunction(Construct):
                 "tests target it); moving to a newer runtime is a deliberate upgrade.",
             ),
         )
+
+        if options.tracing:
+            self.acknowledge_wildcard_resource(
+                "*",
+                "Active tracing lets the function send its segments to X-Ray (xray:PutTraceSegments, "
+                "xray:PutTelemetryRecords), actions that take no resource; data grants are named exactly.",
+            )
 
     def acknowledge_wildcard_resource(self, resource: str, reason: str) -> None:
         """Accept cdk-nag's IAM5 finding for one resource pattern in this function's policy."""

@@ -78,6 +78,39 @@ class FunctionSizing:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WebAcl:
+    """A WAF web ACL on the API stage: AWS's managed common rule set, and a rate limit per client IP."""
+
+    # Requests one client IP may send in any 5 minutes (WAF's window) before it is blocked
+    # until its rate falls again. Well above what one person's browser or script sends.
+    requests_per_ip_per_5_minutes: int = 2000
+
+    def __post_init__(self) -> None:
+        # WAF's own bounds for a rate-based rule's limit.
+        if not 10 <= self.requests_per_ip_per_5_minutes <= 2_000_000_000:
+            raise ValueError("a WAF rate limit is between 10 and 2,000,000,000 requests per 5 minutes")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlarmThresholds:
+    """When the alarms of ``stacks/monitoring.py`` go off (README, Operations, says what each means)."""
+
+    # Share of the API's requests answered 5xx in 5 minutes, in percent, once at least
+    # api_min_requests came (a single 500 among three requests is not an outage).
+    api_5xx_percent: float = 1.0
+    api_min_requests: int = 20
+    # 99th percentile of API Gateway's latency over 5 minutes, three periods in a row.
+    api_p99_latency_ms: int = 3000
+    # Failed or throttled invocations of any one function in 5 minutes.
+    function_errors: int = 1
+    function_throttles: int = 1
+    # Uploads that failed for good (the failure destination's invocations) in 5 minutes.
+    processing_failures: int = 1
+    # Throttled DynamoDB requests in 5 minutes.
+    dynamodb_throttles: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
 class StageSettings:
     name: str
     removal_policy: RemovalPolicy
@@ -124,6 +157,26 @@ class StageSettings:
     requires_verified_identity: bool = True
     # The local cloud has no Cognito: such a stage needs a token issuer of its own.
     has_cognito: bool = True
+    # Active X-Ray tracing of the API stage and every function. The local cloud has no X-Ray.
+    tracing: bool = True
+    # API Gateway access logs (one JSON line per request, kept log_retention) and execution logs
+    # of errors. Both need the account's API Gateway CloudWatch role (one per account and region).
+    api_access_logs: bool = True
+    # Whether this stack creates that role (AWS::ApiGateway::Account). A fresh account has none;
+    # where an account baseline owns it, -c api_gateway_cloudwatch_role=false leaves it alone.
+    api_gateway_cloudwatch_role: bool = True
+    # S3 server access logs of the image bucket, to a log bucket of their own.
+    bucket_access_logs: bool = False
+    # A WAF web ACL on the API stage, or None for none.
+    web_acl: WebAcl | None = None
+    # Alarms go to an SNS topic; this address is subscribed to it when given (it must confirm).
+    alarm_email: str | None = None
+    alarm_thresholds: AlarmThresholds = AlarmThresholds()
+    # Reconciliation touches nothing younger: longer than any upload can take to be processed.
+    reconcile_min_age_seconds: int = 6 * 3600
+    # How often it runs on its own (report and repair), or None: only when invoked.
+    reconcile_every_hours: int | None = 6
+    reconcile_function: FunctionSizing = FunctionSizing(memory_mb=512, timeout_seconds=900)
 
     def __post_init__(self) -> None:
         if not self.cors_allowed_origins:
@@ -146,6 +199,26 @@ class StageSettings:
         if self.processing_reserved_concurrency is not None and self.processing_reserved_concurrency < 1:
             raise ValueError(
                 f"stage {self.name!r}: processing_reserved_concurrency must be at least 1 (0 would stop it)"
+            )
+        if self.name in TEST_STAGES:
+            if (
+                self.web_acl is not None
+                or self.tracing
+                or self.api_access_logs
+                or self.api_gateway_cloudwatch_role
+            ):
+                raise ValueError(
+                    f"stage {self.name!r} runs on the local cloud, which has no WAF, X-Ray or API Gateway "
+                    "logging role"
+                )
+        elif self.reconcile_min_age_seconds <= longest_processing:
+            raise ValueError(
+                f"stage {self.name!r}: reconcile_min_age_seconds must exceed the longest processing "
+                f"({longest_processing} s), or uploads in flight would be taken for debris"
+            )
+        if self.alarm_email is not None and "@" not in self.alarm_email:
+            raise ValueError(
+                f"stage {self.name!r}: alarm_email {self.alarm_email!r} is not an e-mail address"
             )
         self._check_authentication()
 
@@ -202,6 +275,12 @@ def _local(cors_origins: tuple[str, ...] | None, authentication: Authentication)
         # (auth_mode=none) and the development issuer's inline keys are for it alone.
         requires_verified_identity=False,
         has_cognito=False,
+        tracing=False,
+        api_access_logs=False,
+        api_gateway_cloudwatch_role=False,
+        # Short, so that its tests see debris become old enough; run by `make reconcile`.
+        reconcile_min_age_seconds=20,
+        reconcile_every_hours=None,
     )
 
 
@@ -238,6 +317,8 @@ def _prod(cors_origins: tuple[str, ...] | None, authentication: Authentication) 
         log_retention=logs.RetentionDays.THREE_MONTHS,
         log_level="INFO",
         authentication=authentication,
+        bucket_access_logs=True,
+        web_acl=WebAcl(),
         # No processing_reserved_concurrency by default: deploy with
         # -c processing_reserved_concurrency=<n> once the account's quota ("Concurrent
         # executions" in Service Quotas) leaves room for it (see StageSettings).
@@ -260,6 +341,9 @@ def stage_settings(
     processing_fault_tag: str | None = None,
     processing_reserved_concurrency: int | None = None,
     authentication: Authentication | None = None,
+    alarm_email: str | None = None,
+    api_gateway_cloudwatch_role: bool | None = None,
+    web_acl_rate_limit: int | None = None,
 ) -> StageSettings:
     """The settings of stage ``name``.
 
@@ -267,7 +351,9 @@ def stage_settings(
     endpoint for presigned URLs (the local cloud on another port: ``make`` passes it);
     ``processing_fault_tag`` its fault tag, which only test stages accept;
     ``processing_reserved_concurrency`` a reservation for processing; ``authentication``
-    its default (tokens of a Cognito user pool the stack creates).
+    its default (tokens of a Cognito user pool the stack creates); ``alarm_email`` who the
+    alarms mail; ``api_gateway_cloudwatch_role`` False where the account's baseline owns that
+    role; ``web_acl_rate_limit`` the WAF's requests per client IP per 5 minutes, 0 for no WAF.
     """
     try:
         build = _STAGES[name]
@@ -282,4 +368,11 @@ def stage_settings(
         settings = dataclasses.replace(
             settings, processing_reserved_concurrency=processing_reserved_concurrency
         )
+    if alarm_email:
+        settings = dataclasses.replace(settings, alarm_email=alarm_email)
+    if api_gateway_cloudwatch_role is not None:
+        settings = dataclasses.replace(settings, api_gateway_cloudwatch_role=api_gateway_cloudwatch_role)
+    if web_acl_rate_limit is not None:
+        web_acl = WebAcl(requests_per_ip_per_5_minutes=web_acl_rate_limit) if web_acl_rate_limit else None
+        settings = dataclasses.replace(settings, web_acl=web_acl)
     return settings

@@ -9,8 +9,9 @@ from aws_lambda_powertools.event_handler import Depends, Response
 
 from image_api.dependencies import image_service
 from image_api.identity import Caller
-from image_api.resolver import api_function, current_caller, new_router
+from image_api.resolver import api_function, current_caller, logger, new_router
 from image_api.use_cases import ImageService
+from image_core.telemetry import count
 
 router = new_router()
 
@@ -22,6 +23,7 @@ def delete_image(
     caller: Annotated[Caller, Depends(current_caller)],
 ) -> Response[None]:
     service.delete_image(image_id, caller)
+    count("ImagesDeleted", correlation_id=logger.get_correlation_id())
     return Response(status_code=HTTPStatus.NO_CONTENT.value)
 
 

@@ -50,6 +50,7 @@ from image_core.errors import (
     Unauthorized,
     Unavailable,
 )
+from image_core.telemetry import count, traced
 
 logger = Logger()
 
@@ -87,14 +88,35 @@ def new_router() -> Router:
 
 
 def api_function(*routers: Router) -> tuple[APIGatewayRestResolver, LambdaHandler]:
-    """A function's resolver, with ``routers`` included, and its Lambda handler."""
+    """A function's resolver, with ``routers`` included, and its Lambda handler.
+
+    The handler logs every line under the request's id (API Gateway's ``requestId``: the
+    ``x-amzn-RequestId`` the caller gets and the access log's ``requestId``), counts each error
+    answer by route and code (``ApiErrors``), and is traced where the stage traces.
+    """
     app = create_resolver(*routers)
 
+    @traced
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        return resolve(app, event, context)
+        response = resolve(app, event, context)
+        _count_error(event, response)
+        return response
 
     return app, handler
+
+
+def _count_error(event: dict[str, Any], response: dict[str, Any]) -> None:
+    """One ``ApiErrors`` for an error answer, by ``route`` (method and resource) and ``code``."""
+    status = int(response.get("statusCode", 200))
+    if status < HTTPStatus.BAD_REQUEST:
+        return
+    try:
+        code = str(json.loads(response.get("body") or "{}")["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        code = str(status)  # not our envelope: Powertools' own answer
+    route = f"{event.get('httpMethod', '?')} {event.get('resource', '?')}"
+    count("ApiErrors", route=route, code=code, correlation_id=logger.get_correlation_id())
 
 
 def create_resolver(*routers: Router) -> APIGatewayRestResolver:

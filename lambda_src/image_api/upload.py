@@ -14,11 +14,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from image_api.dependencies import image_service
 from image_api.identity import Caller
 from image_api.parameters import CommaSeparatedTags, Description, UploadFields, UploadRequest
-from image_api.resolver import api_function, current_caller, new_router
+from image_api.resolver import api_function, current_caller, logger, new_router
 from image_api.responses import UploadGrant
 from image_api.use_cases import ImageService
 from image_core.image import ImageContentType
 from image_core.schema import Visibility
+from image_core.telemetry import count
 
 router = new_router()
 
@@ -38,7 +39,12 @@ def upload_image(
     in_query = UploadFields(
         tags=tags, description=description, content_type=content_type, visibility=visibility
     )
-    return service.request_upload(UploadRequest.from_sources(query=in_query, body=body, owner=owner))
+    request_id = logger.get_correlation_id()
+    grant = service.request_upload(
+        UploadRequest.from_sources(query=in_query, body=body, owner=owner), request_id=request_id
+    )
+    count("UploadsRequested", correlation_id=request_id)
+    return grant
 
 
 app, handler = api_function(router)

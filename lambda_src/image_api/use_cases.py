@@ -24,11 +24,12 @@ from image_core.use_case import UseCase
 
 
 class ImageService(UseCase):
-    def request_upload(self, request: UploadRequest) -> UploadGrant:
+    def request_upload(self, request: UploadRequest, *, request_id: str | None = None) -> UploadGrant:
         """Register a pending image and grant a presigned POST for exactly its object.
 
         The record expires a grace period after the POST does, unless its bytes make it
-        available first: then an upload whose bytes never come leaves nothing behind.
+        available first: then an upload whose bytes never come leaves nothing behind. It keeps
+        ``request_id`` (the API request's), under which processing logs what it decided.
         """
         now = self._clock()
         window = timedelta(seconds=self._settings.upload_url_expires_seconds)
@@ -41,6 +42,7 @@ class ImageService(UseCase):
             visibility=request.visibility,
             created_at=utc_timestamp(now),
             expires_at=int((now + window + grace).timestamp()),
+            request_id=request_id,
         )
         # Presigning is local and cannot half-fail, so it goes first: the record is written
         # only when the whole answer can be given.

@@ -18,6 +18,10 @@ BUCKET_NAME: Final = "BUCKET_NAME"
 # Read by Powertools itself (the logger's service name and level).
 POWERTOOLS_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
 POWERTOOLS_LOG_LEVEL: Final = "POWERTOOLS_LOG_LEVEL"
+# Read by Powertools' metrics: the CloudWatch namespace of the functions' EMF lines.
+POWERTOOLS_METRICS_NAMESPACE: Final = "POWERTOOLS_METRICS_NAMESPACE"
+# Read by Powertools' tracer, and by image_core.telemetry: "true" where the function is not traced.
+POWERTOOLS_TRACE_DISABLED: Final = "POWERTOOLS_TRACE_DISABLED"
 
 # --- the API functions ------------------------------------------------------------------------
 S3_PUBLIC_ENDPOINT: Final = "S3_PUBLIC_ENDPOINT"
@@ -37,6 +41,11 @@ AUTH_LEEWAY_SECONDS: Final = "AUTH_LEEWAY_SECONDS"
 # --- the processing functions -----------------------------------------------------------------
 MAX_IMAGE_PIXELS: Final = "MAX_IMAGE_PIXELS"
 PROCESSING_FAULT_TAG: Final = "PROCESSING_FAULT_TAG"
+
+# --- the reconciliation function --------------------------------------------------------------
+RECONCILE_MIN_AGE_SECONDS: Final = "RECONCILE_MIN_AGE_SECONDS"
+RECONCILE_MAX_REPAIRS: Final = "RECONCILE_MAX_REPAIRS"
+RECONCILE_MAX_ITEMS: Final = "RECONCILE_MAX_ITEMS"
 
 
 class AuthMode(StrEnum):

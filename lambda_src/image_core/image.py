@@ -43,7 +43,7 @@ class ImageContentType(StrEnum):
 
 
 class Reason(StrEnum):
-    """Why an image is ``rejected`` (all but the last) or ``failed`` (the last)."""
+    """Why an image is ``rejected`` (the first five) or ``failed`` (the last two)."""
 
     UNSUPPORTED_FORMAT = "unsupported_format"
     CONTENT_TYPE_MISMATCH = "content_type_mismatch"
@@ -52,6 +52,8 @@ class Reason(StrEnum):
     # Too many frames or JPEG scans, or a decoder out of memory: more work than an upload may cost.
     TOO_MUCH_WORK = "too_much_work"
     PROCESSING_FAILED = "processing_failed"
+    # The accepted original disappeared from the bucket; found by reconciliation.
+    ORIGINAL_MISSING = "original_missing"
 
 
 class ImageFacts(BaseModel):
@@ -88,8 +90,8 @@ FACT_FIELDS: Final = tuple(ImageFacts.model_fields)
 class Image(ImageFacts):
     """An image's record, as stored and as shown to callers: its facts (``ImageFacts``) and the rest.
 
-    ``reason`` says why an image is ``rejected`` or ``failed``. ``revision``, ``perceptual_hash``
-    and ``expires_at`` are bookkeeping, stored but never shown.
+    ``reason`` says why an image is ``rejected`` or ``failed``. ``revision``, ``perceptual_hash``,
+    ``expires_at`` and ``request_id`` are bookkeeping, stored but never shown.
     """
 
     image_id: str
@@ -106,6 +108,9 @@ class Image(ImageFacts):
     revision: str | None = Field(default=None, exclude=True)
     # Epoch seconds after which the record counts as gone (schema.TTL_ATTRIBUTE, same name).
     expires_at: int | None = Field(default=None, exclude=True)
+    # The id of the API request that registered the image (API Gateway's requestId, the API
+    # function's correlation id): processing logs its outcome under it too.
+    request_id: str | None = Field(default=None, exclude=True)
 
     @classmethod
     def registered(
@@ -118,6 +123,7 @@ class Image(ImageFacts):
         visibility: Visibility,
         created_at: str,
         expires_at: int,
+        request_id: str | None = None,
     ) -> Image:
         """A new image, pending until its bytes arrive; gone at ``expires_at`` unless they do."""
         return cls.model_validate(
@@ -131,6 +137,7 @@ class Image(ImageFacts):
                 "status": ImageStatus.PENDING,
                 "created_at": created_at,
                 "expires_at": expires_at,
+                "request_id": request_id,
             }
         )
 
@@ -150,8 +157,8 @@ class Image(ImageFacts):
     def refused(self, *, revision: str, reason: Reason, expires_at: int) -> Image:
         """Processing refused the upload ``revision`` for ``reason``: unlisted, without facts, kept
         until ``expires_at`` so the client learns why."""
-        if reason is Reason.PROCESSING_FAILED:
-            raise ValueError("a failure is not a refusal: see failed()")
+        if reason in (Reason.PROCESSING_FAILED, Reason.ORIGINAL_MISSING):
+            raise ValueError("a failure is not a refusal: see failed() and lost_original()")
         return self._unavailable(
             ImageStatus.REJECTED, revision=revision, reason=reason, expires_at=expires_at
         )
@@ -160,6 +167,14 @@ class Image(ImageFacts):
         """Processing the upload ``revision`` failed every attempt: like a refusal, for that reason."""
         return self._unavailable(
             ImageStatus.FAILED, revision=revision, reason=Reason.PROCESSING_FAILED, expires_at=expires_at
+        )
+
+    def lost_original(self, *, expires_at: int) -> Image:
+        """The available image's original is gone from the bucket: failed, unlisted, without facts."""
+        if self.status is not ImageStatus.AVAILABLE or self.revision is None:
+            raise ValueError("only an available image has an original to lose")
+        return self._unavailable(
+            ImageStatus.FAILED, revision=self.revision, reason=Reason.ORIGINAL_MISSING, expires_at=expires_at
         )
 
     def without_duplicate_hint(self) -> Image:

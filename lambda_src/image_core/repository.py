@@ -20,7 +20,7 @@ from image_core.schema import ImageStatus, ListIndex, Visibility
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import QueryInputTypeDef, TransactWriteItemTypeDef
+    from mypy_boto3_dynamodb.type_defs import QueryInputTypeDef, ScanInputTypeDef, TransactWriteItemTypeDef
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -76,6 +76,7 @@ class ImageRepository:
                         _image_key(image.image_id),
                         _attributes(image),
                         {schema.TTL_ATTRIBUTE: image.expires_at},
+                        {"request_id": image.request_id} if image.request_id is not None else {},
                     ),
                     ConditionExpression="attribute_not_exists(#pk)",
                     ExpressionAttributeNames={"#pk": schema.PARTITION_KEY},
@@ -280,6 +281,53 @@ class ImageRepository:
         """The last step of a delete; deleting an item that is already gone is not an error."""
         with throttling_as_rate_limited():
             self._client.delete_item(TableName=self._table_name, Key=_item(_image_key(image_id)))
+
+    def delete_tag_items(self, image: Image) -> None:
+        """Delete the image's tag items (the record names every one); missing ones are not an error."""
+        for tag in image.tags:
+            with throttling_as_rate_limited():
+                self._client.delete_item(TableName=self._table_name, Key=_item(_tag_key(image.image_id, tag)))
+
+    def delete_expired_image_item(self, image_id: str, *, now: int) -> bool:
+        """Delete the image item if its time is up (what the table's TTL does, eventually);
+        whether it was deleted. Anything else (gone already, not expired) is left as it is."""
+        try:
+            with throttling_as_rate_limited():
+                self._client.delete_item(
+                    TableName=self._table_name,
+                    Key=_item(_image_key(image_id)),
+                    ConditionExpression="#expires <= :now",
+                    ExpressionAttributeNames={"#expires": schema.TTL_ATTRIBUTE},
+                    ExpressionAttributeValues=_item({":now": now}),
+                )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def scan_images(self, *, limit: int, start_key: Mapping[str, str] | None) -> ListingPage:
+        """One page of every image record, whatever its status: reconciliation's walk over the table.
+
+        A Scan, which no request path uses: it reads up to ``limit`` items of any kind (the
+        filter keeps the image items), so a page may hold fewer images than it read.
+        """
+        scan: ScanInputTypeDef = {
+            "TableName": self._table_name,
+            "FilterExpression": "#sk = :image",
+            "ExpressionAttributeNames": {"#sk": schema.SORT_KEY},
+            "ExpressionAttributeValues": _item({":image": schema.IMAGE_SORT_KEY}),
+            "Limit": limit,
+        }
+        if start_key is not None:
+            scan["ExclusiveStartKey"] = _item(start_key)
+        with throttling_as_rate_limited():
+            response = self._client.scan(**scan)
+        last_key = response.get("LastEvaluatedKey")
+        return ListingPage(
+            images=[_image_from(item) for item in response.get("Items", [])],
+            last_evaluated_key={name: value["S"] for name, value in last_key.items()} if last_key else None,
+        )
 
     def _transact(
         self,

@@ -33,6 +33,12 @@ class Settings(BaseModel):
     max_image_pixels: PositiveInt = Field(50_000_000, validation_alias=env.MAX_IMAGE_PIXELS)
     # Test stages only: processing fails on purpose for images carrying this tag.
     processing_fault_tag: str | None = Field(default=None, validation_alias=env.PROCESSING_FAULT_TAG)
+    # Powertools' own switch, read here too: an untraced function never imports the X-Ray SDK.
+    tracing_disabled: bool = Field(default=False, validation_alias=env.POWERTOOLS_TRACE_DISABLED)
+
+    @property
+    def tracing(self) -> bool:
+        return not self.tracing_disabled
 
     @field_validator("s3_public_endpoint", "processing_fault_tag")
     @classmethod

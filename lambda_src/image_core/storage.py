@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import boto3
@@ -22,7 +23,7 @@ from image_core.image import ImageContentType
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+    from mypy_boto3_s3.type_defs import ListObjectsV2RequestTypeDef, ObjectIdentifierTypeDef
 
 # HeadObject has no body, so its "not found" error carries only the HTTP status as its code.
 _MISSING_OBJECT_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
@@ -48,6 +49,21 @@ class PresignedPost(BaseModel):
 class StoredObject:
     data: bytes
     etag: str
+
+
+@dataclass(frozen=True)
+class ObjectEntry:
+    """An object as a listing shows it."""
+
+    key: str
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class ObjectsPage:
+    objects: list[ObjectEntry]
+    # The last key of this page when more follow; None when the listing is done.
+    next_start_after: str | None
 
 
 def presigning_client(
@@ -196,6 +212,24 @@ class ImageStorage:
         keep = set(schema.revision_object_keys(image_id, revision))
         keys = self._keys_under(schema.originals_prefix(image_id), schema.variants_prefix(image_id))
         self.delete_objects(key for key in keys if key not in keep)
+
+    def objects_page(self, prefix: str, *, limit: int, start_after: str | None) -> ObjectsPage:
+        """Up to ``limit`` objects under ``prefix`` in key order, after the key ``start_after``.
+
+        Resuming after a key (rather than with S3's opaque continuation token) lets a caller
+        stop anywhere and carry on later from what it saw last.
+        """
+        request: ListObjectsV2RequestTypeDef = {"Bucket": self._bucket, "Prefix": prefix, "MaxKeys": limit}
+        if start_after is not None:
+            request["StartAfter"] = start_after
+        with throttling_as_rate_limited():
+            response = self._client.list_objects_v2(**request)
+        entries = [
+            ObjectEntry(key=entry["Key"], last_modified=entry["LastModified"])
+            for entry in response.get("Contents", [])
+        ]
+        more = response.get("IsTruncated", False) and bool(entries)
+        return ObjectsPage(objects=entries, next_start_after=entries[-1].key if more else None)
 
     def _keys_under(self, *prefixes: str) -> list[str]:
         keys: list[str] = []

@@ -33,14 +33,14 @@ sends the event to the dead-letter queue and to ``record_failure`` (``failures.h
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Final
 
 from image_core import schema
 from image_core.errors import Conflict, NotFound
-from image_core.image import Image, is_image_id
+from image_core.image import Image, Reason, is_image_id
 from image_core.schema import ImageStatus
 from image_core.use_case import UseCase
 from image_processing.imaging import Accepted, Rejected, inspect_upload
@@ -71,10 +71,18 @@ class ProcessingOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class Processed:
-    """What processing one object did, for the log."""
+    """What processing one object did, for the log and the metrics."""
 
     outcome: ProcessingOutcome
     detail: str = ""
+    # Why it was rejected (REJECTED only).
+    reason: Reason | None = None
+    # The bytes looked at (AVAILABLE and REJECTED: the upload's size).
+    size: int | None = None
+    # The earlier image it duplicates, if it does (AVAILABLE only).
+    duplicate_of: str | None = None
+    # The API request that registered the image (its record's), to log the outcome under.
+    request_id: str | None = None
 
 
 class InjectedFaultError(RuntimeError):
@@ -105,6 +113,21 @@ class UploadProcessor(UseCase):
         image = self._owner_of(key)
         if isinstance(image, Processed):
             return image
+        return replace(self._process(image, key), request_id=image.request_id)
+
+    def record_failure(self, key: str, *, event_etag: str | None) -> Processed:
+        """The event for ``key`` failed every attempt: mark its image failed and delete its bytes.
+
+        Unless the failure no longer matters: the incoming object is gone (a run finished with
+        it after all, or the image was deleted), newer bytes replaced it (their own event decides
+        about them), its bytes are recorded already, or no live record owns it.
+        """
+        image = self._owner_of(key)
+        if isinstance(image, Processed):
+            return image
+        return replace(self._record_failure(image, key, event_etag), request_id=image.request_id)
+
+    def _process(self, image: Image, key: str) -> Processed:
         image_id = image.image_id
         fault_tag = self._settings.processing_fault_tag
         if fault_tag is not None and fault_tag in image.tags:
@@ -121,16 +144,7 @@ class UploadProcessor(UseCase):
             return self._reject(image, upload, result)
         return self._accept(image, upload, result)
 
-    def record_failure(self, key: str, *, event_etag: str | None) -> Processed:
-        """The event for ``key`` failed every attempt: mark its image failed and delete its bytes.
-
-        Unless the failure no longer matters: the incoming object is gone (a run finished with
-        it after all, or the image was deleted), newer bytes replaced it (their own event decides
-        about them), its bytes are recorded already, or no live record owns it.
-        """
-        image = self._owner_of(key)
-        if isinstance(image, Processed):
-            return image
+    def _record_failure(self, image: Image, key: str, event_etag: str | None) -> Processed:
         image_id = image.image_id
         current_etag = self._storage.current_etag(key)
         if current_etag is None:
@@ -189,7 +203,12 @@ class UploadProcessor(UseCase):
         if not isinstance(written, _Written):
             return Processed(written)
         self._finish(upload, written.previous_revision)
-        return Processed(ProcessingOutcome.AVAILABLE, f"{facts.format} {facts.width}x{facts.height}")
+        return Processed(
+            ProcessingOutcome.AVAILABLE,
+            f"{facts.format} {facts.width}x{facts.height}",
+            size=len(upload.data),
+            duplicate_of=duplicate_of,
+        )
 
     def _reject(self, image: Image, upload: _Upload, rejected: Rejected) -> Processed:
         refused = image.refused(
@@ -200,7 +219,12 @@ class UploadProcessor(UseCase):
             return Processed(written)
         # A rejected re-upload also ends the original and variants of the upload it replaced.
         self._finish(upload, written.previous_revision)
-        return Processed(ProcessingOutcome.REJECTED, f"{rejected.reason.value}: {rejected.detail}")
+        return Processed(
+            ProcessingOutcome.REJECTED,
+            f"{rejected.reason.value}: {rejected.detail}",
+            reason=rejected.reason,
+            size=len(upload.data),
+        )
 
     def _finish(self, upload: _Upload, previous_revision: str | None) -> None:
         """After the record was written: the replaced revision's objects go, then the upload itself.

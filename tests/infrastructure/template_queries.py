@@ -22,6 +22,17 @@ def only(template: Template, resource_type: str) -> tuple[str, Resource]:
     return next(iter(found.items()))
 
 
+def image_bucket(template: Template) -> tuple[str, Resource]:
+    """The image bucket: the one browsers reach (with CORS rules); prod also has an access-log bucket."""
+    found = {
+        logical_id: bucket
+        for logical_id, bucket in resources(template, "AWS::S3::Bucket").items()
+        if "CorsConfiguration" in bucket["Properties"]
+    }
+    assert len(found) == 1, f"expected one image bucket, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
 def function_by_handler(template: Template, handler: str) -> tuple[str, Resource]:
     found = {
         logical_id: resource

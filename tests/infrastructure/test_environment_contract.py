@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from image_api.settings import AuthSettings, CorsSettings
 from image_core import environment
 from image_core.settings import Settings
+from image_reconcile.settings import ReconcileSettings
 
 from .template_queries import resources
 
@@ -21,18 +22,24 @@ def test_given_the_stack_then_every_function_variable_is_a_name_of_the_contract(
         service_functions = [
             function
             for function in resources(template, "AWS::Lambda::Function").values()
-            if str(function["Properties"].get("Handler", "")).startswith(("image_api.", "image_processing."))
+            if str(function["Properties"].get("Handler", "")).startswith(
+                ("image_api.", "image_processing.", "image_reconcile.")
+            )
         ]
-        assert len(service_functions) == 7
+        assert len(service_functions) == 8
         for function in service_functions:
             assert set(function["Properties"]["Environment"]["Variables"]) <= NAMES
 
 
 def test_given_the_functions_settings_then_they_read_only_names_of_the_contract() -> None:
-    models: tuple[type[BaseModel], ...] = (Settings, AuthSettings, CorsSettings)
+    models: tuple[type[BaseModel], ...] = (Settings, AuthSettings, CorsSettings, ReconcileSettings)
     read = {field.validation_alias for model in models for field in model.model_fields.values()}
 
     # Every variable the functions read is named in the contract, and the contract names
     # nothing beyond what they read and what Powertools reads itself.
     assert read <= NAMES
-    assert NAMES - read == {environment.POWERTOOLS_SERVICE_NAME, environment.POWERTOOLS_LOG_LEVEL}
+    assert NAMES - read == {
+        environment.POWERTOOLS_SERVICE_NAME,
+        environment.POWERTOOLS_LOG_LEVEL,
+        environment.POWERTOOLS_METRICS_NAMESPACE,
+    }

@@ -12,7 +12,7 @@ import app as cdk_app
 from stacks.image_service_stack import ImageServiceStack
 
 from .conftest import PROD_ORIGINS, offline_app
-from .template_queries import function_by_handler, only, resources
+from .template_queries import function_by_handler, image_bucket, only, resources
 
 OUTPUTS = {
     "ApiUrl",
@@ -21,6 +21,9 @@ OUTPUTS = {
     "BucketName",
     "TableName",
     "ProcessingFunctionName",
+    "ReconcileFunctionName",
+    "AlarmTopicArn",
+    "DashboardName",
     "AuthMode",
     "TokenIssuer",
     "TokenAudience",
@@ -34,6 +37,7 @@ HANDLERS = (
     "image_api.download.handler",
     "image_api.delete_image.handler",
     "image_processing.handler.handler",
+    "image_reconcile.handler.handler",
 )
 
 
@@ -109,7 +113,7 @@ def test_given_the_stack_when_synthesized_then_every_acknowledgment_gives_a_reas
 
 def test_given_prod_when_synthesized_then_data_is_kept_and_recoverable(prod_template: Template) -> None:
     _, table = only(prod_template, "AWS::DynamoDB::Table")
-    _, bucket = only(prod_template, "AWS::S3::Bucket")
+    _, bucket = image_bucket(prod_template)
 
     assert table["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["DeletionPolicy"] == "Retain"
@@ -159,7 +163,7 @@ def test_given_dev_or_prod_when_synthesized_then_presigned_urls_use_the_default_
 def test_given_prod_origins_when_synthesized_then_the_bucket_and_the_preflight_allow_only_them(
     prod_template: Template,
 ) -> None:
-    _, bucket = only(prod_template, "AWS::S3::Bucket")
+    _, bucket = image_bucket(prod_template)
     (rule,) = bucket["Properties"]["CorsConfiguration"]["CorsRules"]
 
     assert rule["AllowedOrigins"] == list(PROD_ORIGINS)

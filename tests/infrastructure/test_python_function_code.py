@@ -66,7 +66,7 @@ class FakePip:
     def __call__(self, command: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
         self.commands.append(command)
         target = Path(command[command.index("--target") + 1])
-        (target / "pydantic").mkdir(parents=True)
+        (target / "pydantic").mkdir(parents=True, exist_ok=True)
         (target / "pydantic" / "__init__.py").write_text("VERSION = '2.14.4'\n")
         return subprocess.CompletedProcess(command, 0)
 
@@ -252,3 +252,25 @@ def test_given_bundling_stacks_is_empty_when_synthesized_then_the_bundler_is_nev
     assert stack.node.try_get_context("aws:cdk:bundling-stacks") == []
     assert not stack.bundling_required
     stack.node.root.synth()  # type: ignore[attr-defined]
+
+
+def test_given_requirements_without_dependencies_when_bundling_then_pip_installs_them_with_no_deps(
+    source_root: Path, tmp_path: Path, fake_pip: FakePip
+) -> None:
+    requirements = source_root / "image_api" / "requirements.txt"
+    before = dependencies_key(requirements, ARM)
+    (source_root / "image_api" / "requirements-no-deps.txt").write_text("aws-xray-sdk==2.14.0\n")
+    output = tmp_path / "asset"
+    output.mkdir()
+
+    _bundler(source_root, tmp_path / "cache", ARM).try_bundle(str(output), OPTIONS)
+
+    assert dependencies_key(requirements, ARM) != before
+    first, second = fake_pip.commands
+    assert "--no-deps" not in first
+    assert second[-3:] == ["--no-deps", "-r", str(source_root / "image_api" / "requirements-no-deps.txt")]
+    assert second[1:4] == ["-m", "pip", "install"]
+    assert [second[i + 1] for i, arg in enumerate(second) if arg == "--platform"] == [
+        "manylinux_2_28_aarch64",
+        "manylinux2014_aarch64",
+    ]

@@ -84,6 +84,9 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "AUTH_JWKS": json.dumps(tokens.issuer().jwks()),
         "POWERTOOLS_SERVICE_NAME": "image-service",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        "POWERTOOLS_METRICS_NAMESPACE": "ImageService",
+        # As on the local cloud; test_telemetry traces.
+        "POWERTOOLS_TRACE_DISABLED": "true",
     }.items():
         monkeypatch.setenv(name, value)
     _forget_warm_container_state()

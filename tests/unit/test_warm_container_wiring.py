@@ -110,7 +110,7 @@ def test_the_token_verifier_is_built_on_first_use_and_kept(aws: Aws) -> None:
 
 def test_the_functions_read_the_environment_only_through_their_settings() -> None:
     lambda_src = Path(__file__).resolve().parents[2] / "lambda_src"
-    settings_modules = {"image_core/settings.py", "image_api/settings.py"}
+    settings_modules = {"image_core/settings.py", "image_api/settings.py", "image_reconcile/settings.py"}
 
     readers = {
         path.relative_to(lambda_src).as_posix()

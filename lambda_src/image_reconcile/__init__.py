@@ -1,0 +1,1 @@
+"""Reconciliation: find, report and (when asked) repair what failures leave behind."""
