@@ -14,7 +14,16 @@ from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from typing import Annotated, Any, Final
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 from image_core import schema
 from image_core.errors import InvalidParameter
@@ -169,6 +178,50 @@ class UploadRequest(BaseModel):
         return cls(**fields, user_id=owner)
 
 
+class ImageEdit(BaseModel):
+    """``PATCH /images/{image_id}``'s body: what to change, each field optional, at least one given.
+
+    Validated exactly like the upload's fields. A field left out keeps its value; ``null`` is
+    refused rather than guessed at: to clear the description, send ``""``; to drop every tag,
+    ``[]``.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {"tags": ["cat", "garden"], "description": "Mia in the sun", "visibility": "public"},
+                {"visibility": "private"},
+            ]
+        },
+    )
+
+    # SkipJsonSchema: null is refused (below), so the published schema does not offer it.
+    tags: Tags | SkipJsonSchema[None] = None
+    description: Description | SkipJsonSchema[None] = None
+    visibility: Visibility | SkipJsonSchema[None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, value in data.items():
+                if value is None and name in cls.model_fields:
+                    raise ValueError(f"'{name}' must not be null; leave it out to keep it as it is")
+        return data
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> ImageEdit:
+        if not self.model_fields_set:
+            raise ValueError(f"give at least one of {', '.join(type(self).model_fields)}")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The fields given, by name."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
 @dataclass(frozen=True)
 class ListImagesQuery:
     """The list filters, each already valid on its own (see ``listing`` for their combination)."""
@@ -240,6 +293,11 @@ class Listing:
     listed_at_range: tuple[str, str] | None
 
 
+# What an owner may edit: an image on its way (pending; processing keeps the edit) or
+# available. Rejected and failed images only wait to expire, and deleting ones to go.
+EDITABLE_STATUSES: Final = frozenset({ImageStatus.PENDING, ImageStatus.AVAILABLE})
+
+
 # --- answers ----------------------------------------------------------------------------------
 
 
@@ -289,6 +347,16 @@ class Image(BaseModel):
     perceptual_hash: str | None = Field(default=None, exclude=True)
     # Epoch seconds after which the record counts as gone (schema.TTL_ATTRIBUTE, same name).
     expires_at: int | None = Field(default=None, exclude=True)
+    # How many times the record was changed after its upload was requested (edits, outcomes,
+    # deletion). Every such write is conditional on the version it read and raises it by one,
+    # so two writers deciding from the same read can never both succeed: the loser reads again.
+    version: int = Field(default=0, exclude=True)
+
+    def edited(self, edit: ImageEdit) -> Image:
+        """This image with an owner's edit applied: only the fields the edit gives change."""
+        if self.status not in EDITABLE_STATUSES:
+            raise ValueError(f"a {self.status.value} image cannot be edited")
+        return self.model_copy(update=edit.changes())
 
     def expired(self, now: datetime) -> bool:
         """Whether the record's time is up; DynamoDB deletes such items only eventually."""

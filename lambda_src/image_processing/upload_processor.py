@@ -28,7 +28,7 @@ from typing import Final
 
 from image_core import schema
 from image_core.clock import utc_now
-from image_core.errors import Conflict, NotFound
+from image_core.errors import ChangedSinceRead, Conflict, NotFound
 from image_core.models import Image, Reason, is_image_id
 from image_core.repository import ImageRepository
 from image_core.schema import ImageStatus
@@ -141,20 +141,21 @@ class UploadProcessor:
         if event_etag and current_etag is not None and current_etag != event_etag:
             return Processed(ProcessingOutcome.SUPERSEDED)
         revision = event_etag or current_etag
-        failed = image.model_copy(
-            update={
-                "status": ImageStatus.FAILED,
-                "reason": Reason.PROCESSING_FAILED,
-                "revision": revision,
-                "expires_at": self._outcome_expiry(),
-            }
-        )
         written = self._write(
             key,
             image,
             revision,
-            lambda expected: self._repository.mark_unavailable(
-                failed, expected_revision=expected, now=self._now()
+            lambda current: self._repository.mark_unavailable(
+                current.model_copy(
+                    update={
+                        "status": ImageStatus.FAILED,
+                        "reason": Reason.PROCESSING_FAILED,
+                        "revision": revision,
+                        "expires_at": self._outcome_expiry(),
+                    }
+                ),
+                as_read=current,
+                now=self._now(),
             ),
         )
         if not isinstance(written, _Written):
@@ -176,29 +177,28 @@ class UploadProcessor:
         duplicate_of = self._repository.find_duplicate(
             user_id=image.user_id, perceptual_hash=facts.perceptual_hash, excluding=image.image_id
         )
-        available = image.model_copy(
-            update={
-                "status": ImageStatus.AVAILABLE,
-                "revision": upload.etag,
-                "size": facts.size,
-                "width": facts.width,
-                "height": facts.height,
-                "format": facts.format,
-                "sha256": facts.sha256,
-                "frames": facts.frames,
-                "exif_orientation": facts.exif_orientation,
-                "perceptual_hash": facts.perceptual_hash,
-                "duplicate_of": duplicate_of,
-                "reason": None,
-                "expires_at": None,
-            }
-        )
+        outcome: dict[str, object] = {
+            "status": ImageStatus.AVAILABLE,
+            "revision": upload.etag,
+            "size": facts.size,
+            "width": facts.width,
+            "height": facts.height,
+            "format": facts.format,
+            "sha256": facts.sha256,
+            "frames": facts.frames,
+            "exif_orientation": facts.exif_orientation,
+            "perceptual_hash": facts.perceptual_hash,
+            "duplicate_of": duplicate_of,
+            "reason": None,
+            "expires_at": None,
+        }
         written = self._write(
             key,
             image,
             upload.etag,
-            lambda expected: self._repository.mark_available(
-                available, expected_revision=expected, now=self._now()
+            # From the record as last read: an owner's edit of a pending image carries through.
+            lambda current: self._repository.mark_available(
+                current.model_copy(update=outcome), as_read=current, now=self._now()
             ),
         )
         if written is ProcessingOutcome.SUPERSEDED:
@@ -210,20 +210,18 @@ class UploadProcessor:
         return Processed(ProcessingOutcome.AVAILABLE, f"{facts.format} {facts.width}x{facts.height}")
 
     def _reject(self, key: str, image: Image, upload: StoredObject, rejected: Rejected) -> Processed:
-        refused = image.model_copy(
-            update={
-                "status": ImageStatus.REJECTED,
-                "reason": rejected.reason,
-                "revision": upload.etag,
-                "expires_at": self._outcome_expiry(),
-            }
-        )
+        outcome = {
+            "status": ImageStatus.REJECTED,
+            "reason": rejected.reason,
+            "revision": upload.etag,
+            "expires_at": self._outcome_expiry(),
+        }
         written = self._write(
             key,
             image,
             upload.etag,
-            lambda expected: self._repository.mark_unavailable(
-                refused, expected_revision=expected, now=self._now()
+            lambda current: self._repository.mark_unavailable(
+                current.model_copy(update=outcome), as_read=current, now=self._now()
             ),
         )
         if not isinstance(written, _Written):
@@ -251,17 +249,18 @@ class UploadProcessor:
         key: str,
         image: Image,
         revision: str | None,
-        write: Callable[[str | None], None],
+        write: Callable[[Image], None],
     ) -> _Written | ProcessingOutcome:
         """Write the outcome for ``revision`` conditionally on the record as read; re-read after losing.
 
-        ``write`` gets the revision the record must still describe.
+        ``write`` gets the record as last read, to build the outcome from (so that what an
+        owner's edit changed meanwhile is kept) and to condition the write on.
         """
         current = image
         for _ in range(_WRITE_ATTEMPTS):
             try:
-                write(current.revision)
-            except Conflict:
+                write(current)
+            except ChangedSinceRead:
                 latest = self._live_record(image.image_id)
                 if latest is None:
                     self._delete_orphan(key, image.image_id)
