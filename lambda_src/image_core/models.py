@@ -102,7 +102,12 @@ Tag = Annotated[
     BeforeValidator(_trimmed_lower_case),
 ]
 
-Tags = Annotated[list[Tag], AfterValidator(_distinct_and_bounded)]
+Tags = Annotated[
+    list[Tag],
+    AfterValidator(_distinct_and_bounded),
+    # Documented for clients; enforced by _distinct_and_bounded (duplicates count once).
+    Field(json_schema_extra={"maxItems": MAX_TAGS}),
+]
 """Tags as a JSON array."""
 
 CommaSeparatedTags = Annotated[Tags, BeforeValidator(_split_commas)]

@@ -23,7 +23,7 @@ def test_given_the_stack_then_every_function_variable_is_a_name_of_the_contract(
             for function in resources(template, "AWS::Lambda::Function").values()
             if str(function["Properties"].get("Handler", "")).startswith(("image_api.", "image_processing."))
         ]
-        assert len(service_functions) == 7
+        assert len(service_functions) == 9
         for function in service_functions:
             assert set(function["Properties"]["Environment"]["Variables"]) <= NAMES
 
