@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -35,6 +36,12 @@ def test_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     assert result.stdout.strip().splitlines()[-3:] == ["WEBP", "204", "404"]
     assert '"status":"available"' in result.stdout
     assert '"tags":["cat","holiday"]' in result.stdout
+    # And the edit answered the image as changed, and bob found it by its new tag at once
+    image_id = json.loads((tmp_path / "upload.json").read_text())["image_id"]
+    edited, found_by_new_tag = [line for line in result.stdout.splitlines() if "Mia in the sun" in line]
+    assert edited.startswith(f'{{"image_id":"{image_id}"')
+    assert '"tags":["cat","garden"]' in edited
+    assert found_by_new_tag.startswith(f'{{"items":[{{"image_id":"{image_id}"')
     # And the record told the facts of the 2x2 PNG, whose thumbnail is a 2x2 WebP (never scaled up)
     assert '"width":2,"height":2,"format":"PNG"' in result.stdout
     thumbnail = Image.open(tmp_path / "thumbnail.webp")
