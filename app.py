@@ -2,6 +2,8 @@
 
 ``-c processing_fault_tag=<tag>`` replaces the tag that makes processing fail on purpose;
 only test stages accept one (the local stage has one by default).
+``-c processing_reserved_concurrency=<n>`` reserves (and caps) the processing function's
+concurrency; no stage reserves any by default.
 
 Who may call the API (``-c`` context, all optional):
 
@@ -55,6 +57,17 @@ def _origins(value: object) -> list[str] | None:
     return [str(item).strip() for item in items if str(item).strip()]
 
 
+def _positive_int(app: App, name: str) -> int | None:
+    """A whole-number context value (``-c name=50`` arrives as a string), or None when not given."""
+    value = app.node.try_get_context(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(str(value))
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {value!r}") from None
+
+
 def _authentication(app: App) -> Authentication:
     """``auth_mode``, and the token issuer named by ``dev_issuer`` or the ``auth_*`` values."""
     context = app.node.try_get_context
@@ -97,6 +110,7 @@ def build(app: App) -> ImageServiceStack:
         cors_origins=_origins(app.node.try_get_context("cors_origins")),
         s3_public_endpoint=app.node.try_get_context("s3_public_endpoint"),
         processing_fault_tag=app.node.try_get_context("processing_fault_tag"),
+        processing_reserved_concurrency=_positive_int(app, "processing_reserved_concurrency"),
         authentication=_authentication(app),
     )
     stack = ImageServiceStack(app, settings.stack_name, settings=settings)

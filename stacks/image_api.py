@@ -14,11 +14,12 @@ from constructs import Construct
 
 from image_core import environment as env
 from image_core.environment import AuthMode
-from image_core.schema import ORIGINALS_PREFIX, VARIANTS_PREFIX
+from image_core.schema import INCOMING_PREFIX, ORIGINALS_PREFIX, VARIANTS_PREFIX
 from stacks.python_function_code import python_code_asset
 from stacks.service_function import FunctionOptions, ServiceFunction, nag_arn
 from stacks.settings import TokenIssuer
 
+INCOMING = f"{INCOMING_PREFIX}*"
 ORIGINALS = f"{ORIGINALS_PREFIX}*"
 VARIANTS = f"{VARIANTS_PREFIX}*"
 
@@ -124,17 +125,18 @@ class ImageApi(Construct):
         )
 
         # Exactly the calls each operation makes (image_api.use_cases -> image_core.repository, .storage):
-        # upload PutItem + a presigned POST (signed with s3:PutObject, and s3:PutObjectTagging
-        # for the tag it stores the object with); list Query on an index; get GetItem; download
-        # GetItem + a presigned GET of the original or a variant (s3:GetObject); delete GetItem,
-        # then a transaction of UpdateItem (hide) + DeleteItem (tag items), DeleteObject of the
-        # original, ListBucket + DeleteObject(s) of the variants, DeleteItem; edit GetItem, then a
-        # transaction of UpdateItem (the record) + PutItem and DeleteItem (tag items). The OpenAPI
-        # document's function makes no AWS call and is granted nothing.
+        # upload PutItem + a presigned POST to the image's incoming key (signed with
+        # s3:PutObject); list Query on an index; get GetItem; download GetItem + a presigned
+        # GET of an original or a variant (s3:GetObject; never of the incoming prefix, whose
+        # bytes are unverified); delete GetItem, then a transaction of UpdateItem (hide) +
+        # DeleteItem (tag items), DeleteObject of the upload, ListBucket + DeleteObject(s) of
+        # the originals and variants, DeleteItem; edit GetItem, then a transaction of UpdateItem
+        # (the record) + PutItem and DeleteItem (tag items). The OpenAPI document's function
+        # makes no AWS call and is granted nothing.
         # Table.grant also names the table's indexes, which only Query can use.
         objects = s3.BucketGrants.from_bucket(bucket)
         table.grant(self.upload.function, "dynamodb:PutItem")
-        objects.actions_on_object_keys(self.upload.function, ORIGINALS, "s3:PutObject", "s3:PutObjectTagging")
+        objects.actions_on_object_keys(self.upload.function, INCOMING, "s3:PutObject")
         table.grant(self.list_images.function, "dynamodb:Query")
         table.grant(self.get_image.function, "dynamodb:GetItem")
         table.grant(self.download.function, "dynamodb:GetItem")
@@ -150,14 +152,15 @@ class ImageApi(Construct):
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",
         )
+        objects.actions_on_object_keys(self.delete_image.function, INCOMING, "s3:DeleteObject")
         objects.actions_on_object_keys(self.delete_image.function, ORIGINALS, "s3:DeleteObject")
         objects.actions_on_object_keys(self.delete_image.function, VARIANTS, "s3:DeleteObject")
-        # Listing finds every variant of every revision; only under the variants prefix.
+        # Listing finds every original and variant of every revision; only under those prefixes.
         self.delete_image.function.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["s3:ListBucket"],
                 resources=[bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [VARIANTS]}},
+                conditions={"StringLike": {"s3:prefix": [ORIGINALS, VARIANTS]}},
             )
         )
 
@@ -245,7 +248,6 @@ class ImageApi(Construct):
             ),
         )
         index_arns = f"{nag_arn(table)}/index/*"
-        originals_arns = f"{nag_arn(bucket)}/{ORIGINALS}"
         for operation in (
             self.upload,
             self.list_images,
@@ -258,11 +260,16 @@ class ImageApi(Construct):
                 index_arns,
                 "Table.grant names the table's listing indexes with /index/*; only Query uses them.",
             )
-        for operation in (self.upload, self.download, self.delete_image):
+        for operation in (self.upload, self.delete_image):
             operation.acknowledge_wildcard_resource(
-                originals_arns, "Objects are keyed by image id; the grant is limited to the originals prefix."
+                f"{nag_arn(bucket)}/{INCOMING}",
+                "Uploads are keyed by image id; the grant is limited to the incoming prefix.",
             )
         for operation in (self.download, self.delete_image):
+            operation.acknowledge_wildcard_resource(
+                f"{nag_arn(bucket)}/{ORIGINALS}",
+                "Originals are keyed by image id and revision; the grant is limited to the originals prefix.",
+            )
             operation.acknowledge_wildcard_resource(
                 f"{nag_arn(bucket)}/{VARIANTS}",
                 "Variants are keyed by image id and revision; the grant is limited to the variants prefix.",

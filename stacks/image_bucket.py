@@ -56,13 +56,13 @@ class ImageBucket(Construct):
                     id="abort-incomplete-multipart-uploads",
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 ),
-                # Every upload is stored tagged unverified and processing retags what it
-                # accepts; what it rejects or gives up on it deletes. Bytes still unverified
-                # after this long are those no processing finished with: S3 removes them.
+                # Uploads land under the incoming prefix, and processing deletes each once it
+                # has decided about it (copying accepted bytes to the originals first). What is
+                # still there after this long is bytes no processing finished with: S3 removes
+                # them. Only this prefix: an original processing accepted is never expired.
                 s3.LifecycleRule(
-                    id="expire-unverified-uploads",
-                    prefix=schema.ORIGINALS_PREFIX,
-                    tag_filters={schema.UPLOAD_STATE_TAG: schema.UNVERIFIED},
+                    id="expire-unprocessed-uploads",
+                    prefix=schema.INCOMING_PREFIX,
                     expiration=Duration.days(unverified_upload_expiration_days),
                 ),
             ],

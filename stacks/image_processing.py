@@ -12,16 +12,17 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from image_core import environment as env
-from image_core.schema import ORIGINALS_PREFIX, VARIANTS_PREFIX
+from image_core.schema import INCOMING_PREFIX, ORIGINALS_PREFIX, VARIANTS_PREFIX
 from stacks.python_function_code import python_code_asset
 from stacks.service_function import FunctionOptions, ServiceFunction, nag_arn
 
+INCOMING = f"{INCOMING_PREFIX}*"
 ORIGINALS = f"{ORIGINALS_PREFIX}*"
 VARIANTS = f"{VARIANTS_PREFIX}*"
 
 
 class ImageProcessing(Construct):
-    """Runs ``image_processing.handler.handler`` for every object created under the originals prefix.
+    """Runs ``image_processing.handler.handler`` for every object created under the incoming prefix.
 
     An event that fails every attempt goes to the dead-letter queue (kept for inspection and
     redrive) and to the on-failure destination ``image_processing.failures.handler``, which
@@ -46,6 +47,7 @@ class ImageProcessing(Construct):
         retry_attempts: int,
         max_event_age_seconds: int,
         processing_fault_tag: str | None,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.dead_letter_queue = sqs.Queue(
@@ -82,8 +84,10 @@ class ImageProcessing(Construct):
             code=code,
             environment=processing_environment,
             options=function_options,
-            description="S3 ObjectCreated on the originals prefix: verify the upload, record its facts",
+            description="S3 ObjectCreated on the incoming prefix: verify the upload, record its facts",
             dead_letter_queue=self.dead_letter_queue,
+            # A cap, so that a flood of uploads cannot take the account's whole concurrency.
+            reserved_concurrent_executions=reserved_concurrency,
         )
         self.function = self.processing.function
         self.function.configure_async_invoke(
@@ -93,10 +97,12 @@ class ImageProcessing(Construct):
             on_failure=destinations.LambdaDestination(self.failures.function, response_only=False),
         )
 
-        # UploadProcessor.process_upload: GetItem the record; GetObject the original; PutObject
-        # its variants; PutObjectTagging (verified); Query the duplicates index; one transaction
-        # that updates the record and puts (available) or deletes (rejected) its tag items;
-        # DeleteObject for a rejected or orphaned original and for superseded variants.
+        # UploadProcessor.process_upload: GetItem the record; GetObject the incoming upload;
+        # PutObject its variants; CopyObject it to its original (s3:GetObject on the source,
+        # s3:PutObject on the target); Query the duplicates index; one transaction that updates
+        # the record and puts (available) or deletes (rejected) its tag items; DeleteObject for
+        # the decided upload, for an orphan's objects and for replaced or superseded originals
+        # and variants. Nothing else writes the originals; nothing reads the incoming prefix.
         objects = s3.BucketGrants.from_bucket(bucket)
         table.grant(
             self.function,
@@ -106,27 +112,28 @@ class ImageProcessing(Construct):
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",
         )
-        objects.actions_on_object_keys(
-            self.function, ORIGINALS, "s3:GetObject", "s3:PutObjectTagging", "s3:DeleteObject"
-        )
+        objects.actions_on_object_keys(self.function, INCOMING, "s3:GetObject", "s3:DeleteObject")
+        objects.actions_on_object_keys(self.function, ORIGINALS, "s3:PutObject", "s3:DeleteObject")
         objects.actions_on_object_keys(self.function, VARIANTS, "s3:PutObject", "s3:DeleteObject")
-        # UploadProcessor.record_failure: GetItem; HeadObject (s3:GetObject) for the current
+        # UploadProcessor.record_failure: GetItem; HeadObject and GetObject of the incoming
         # upload; the transaction (UpdateItem, DeleteItem of tag items); DeleteObject of the
-        # original and variants.
+        # upload, its originals and its variants.
         table.grant(self.failures.function, "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
-        objects.actions_on_object_keys(self.failures.function, ORIGINALS, "s3:GetObject", "s3:DeleteObject")
+        objects.actions_on_object_keys(self.failures.function, INCOMING, "s3:GetObject", "s3:DeleteObject")
+        objects.actions_on_object_keys(self.failures.function, ORIGINALS, "s3:DeleteObject")
         objects.actions_on_object_keys(self.failures.function, VARIANTS, "s3:DeleteObject")
         for function in (self.function, self.failures.function):
             # S3 answers HeadObject for a missing key with 404 only to a caller allowed to list
-            # the bucket (403 otherwise), and listing finds every variant of an orphan. The
-            # bucket ARN itself, no wildcard.
+            # the bucket (403 otherwise), and listing finds every original and variant of an
+            # orphan. The bucket ARN itself, no wildcard.
             iam.Grant.add_to_principal(
                 grantee=function, actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn]
             )
         bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED,
             s3n.LambdaDestination(self.function),
-            s3.NotificationKeyFilter(prefix=ORIGINALS_PREFIX),
+            # Only uploads: originals and variants, which processing writes, notify nobody.
+            s3.NotificationKeyFilter(prefix=INCOMING_PREFIX),
         )
 
         self._acknowledge_findings(table, bucket)
@@ -156,8 +163,12 @@ class ImageProcessing(Construct):
                 "Table.grant names the table's indexes with /index/*; only the duplicates Query uses one.",
             )
             operation.acknowledge_wildcard_resource(
+                f"{nag_arn(bucket)}/{INCOMING}",
+                "Uploads are keyed by image id; the grant is limited to the incoming prefix.",
+            )
+            operation.acknowledge_wildcard_resource(
                 f"{nag_arn(bucket)}/{ORIGINALS}",
-                "Objects are keyed by image id; the grant is limited to the originals prefix.",
+                "Originals are keyed by image id and revision; the grant is limited to the originals prefix.",
             )
             operation.acknowledge_wildcard_resource(
                 f"{nag_arn(bucket)}/{VARIANTS}",

@@ -73,6 +73,7 @@ class ImageServiceStack(Stack):
             retry_attempts=settings.processing_retry_attempts,
             max_event_age_seconds=settings.processing_max_event_age_seconds,
             processing_fault_tag=settings.processing_fault_tag,
+            reserved_concurrency=settings.processing_reserved_concurrency,
         )
 
         # Names are CloudFormation's; tests and scripts find them here.

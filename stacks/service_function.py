@@ -47,6 +47,7 @@ class ServiceFunction(Construct):
         options: FunctionOptions,
         description: str,
         dead_letter_queue: sqs.IQueue | None = None,
+        reserved_concurrent_executions: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -68,6 +69,7 @@ class ServiceFunction(Construct):
             log_group=self.log_group,
             # Where Lambda puts asynchronous events that failed every attempt.
             dead_letter_queue=dead_letter_queue,
+            reserved_concurrent_executions=reserved_concurrent_executions,
             environment={
                 **environment,
                 env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,

@@ -112,9 +112,16 @@ class StageSettings:
     # share grows with it.
     processing_function: FunctionSizing = FunctionSizing(memory_mb=1536, timeout_seconds=60)
     failure_function: FunctionSizing = FunctionSizing(memory_mb=256, timeout_seconds=30)
+    # Concurrent executions reserved for (and so the most ever taken by) the processing
+    # function, or None for no reservation. A cap keeps a flood of uploads from taking the
+    # account's whole concurrency; off by default because a new account's quota (often 10)
+    # leaves nothing to reserve: Lambda keeps 10 unreserved. Uploads beyond the cap wait in
+    # Lambda's asynchronous queue (up to processing_max_event_age_seconds), they are not lost.
+    processing_reserved_concurrency: int | None = None
     authentication: Authentication = field(default_factory=Authentication)
-    # Real users' data: tokens must be verified, by an issuer whose keys are not on a laptop.
-    requires_verified_identity: bool = False
+    # Deployed to AWS, where anybody may reach it: tokens must be verified, by an issuer whose
+    # keys are not on a laptop. Only a stage that never leaves the machine (local) may do without.
+    requires_verified_identity: bool = True
     # The local cloud has no Cognito: such a stage needs a token issuer of its own.
     has_cognito: bool = True
 
@@ -135,6 +142,10 @@ class StageSettings:
             raise ValueError(
                 f"stage {self.name!r}: pending_grace_seconds must exceed the longest processing "
                 f"({longest_processing} s)"
+            )
+        if self.processing_reserved_concurrency is not None and self.processing_reserved_concurrency < 1:
+            raise ValueError(
+                f"stage {self.name!r}: processing_reserved_concurrency must be at least 1 (0 would stop it)"
             )
         self._check_authentication()
 
@@ -187,6 +198,9 @@ def _local(cors_origins: tuple[str, ...] | None, authentication: Authentication)
         log_level="DEBUG",
         processing_fault_tag=LOCAL_FAULT_TAG,
         authentication=authentication,
+        # The local cloud is reachable from this machine only: demos without tokens
+        # (auth_mode=none) and the development issuer's inline keys are for it alone.
+        requires_verified_identity=False,
         has_cognito=False,
     )
 
@@ -224,7 +238,9 @@ def _prod(cors_origins: tuple[str, ...] | None, authentication: Authentication) 
         log_retention=logs.RetentionDays.THREE_MONTHS,
         log_level="INFO",
         authentication=authentication,
-        requires_verified_identity=True,
+        # No processing_reserved_concurrency by default: deploy with
+        # -c processing_reserved_concurrency=<n> once the account's quota ("Concurrent
+        # executions" in Service Quotas) leaves room for it (see StageSettings).
     )
 
 
@@ -242,13 +258,15 @@ def stage_settings(
     cors_origins: Sequence[str] | None = None,
     s3_public_endpoint: str | None = None,
     processing_fault_tag: str | None = None,
+    processing_reserved_concurrency: int | None = None,
     authentication: Authentication | None = None,
 ) -> StageSettings:
     """The settings of stage ``name``.
 
     ``cors_origins`` replaces the stage's default origins; ``s3_public_endpoint`` its S3
     endpoint for presigned URLs (the local cloud on another port: ``make`` passes it);
-    ``processing_fault_tag`` its fault tag, which only test stages accept; ``authentication``
+    ``processing_fault_tag`` its fault tag, which only test stages accept;
+    ``processing_reserved_concurrency`` a reservation for processing; ``authentication``
     its default (tokens of a Cognito user pool the stack creates).
     """
     try:
@@ -260,4 +278,8 @@ def stage_settings(
         settings = dataclasses.replace(settings, s3_public_endpoint=s3_public_endpoint)
     if processing_fault_tag:
         settings = dataclasses.replace(settings, processing_fault_tag=processing_fault_tag)
+    if processing_reserved_concurrency is not None:
+        settings = dataclasses.replace(
+            settings, processing_reserved_concurrency=processing_reserved_concurrency
+        )
     return settings

@@ -79,7 +79,7 @@ class ImageService:
         # Presigning is local and cannot half-fail, so it goes first: the record is written
         # only when the whole answer can be given.
         upload = self._storage.presigned_upload(
-            image.object_key,
+            image.upload_key,
             content_type=image.content_type,
             max_bytes=self._settings.max_upload_bytes,
             expires_in=self._settings.upload_url_expires_seconds,
@@ -99,8 +99,10 @@ class ImageService:
         image = self._visible_image(image_id, caller)
         if image.status is not ImageStatus.AVAILABLE or image.revision is None:
             raise Conflict(f"the image is {image.status.value}, not available")
+        # Keyed by the revision the record describes: the bytes processing accepted, never an
+        # upload still waiting under the incoming prefix.
         key = (
-            image.object_key
+            schema.original_object_key(image_id, image.revision)
             if variant is Variant.ORIGINAL
             else schema.variant_object_key(image_id, image.revision, variant)
         )
@@ -149,8 +151,8 @@ class ImageService:
     def delete_image(self, image_id: str, caller: Caller) -> None:
         """Delete the image, its tag items, its object and variants, in an order a retry can always finish.
 
-        Hide (status ``deleting``, out of every index) -> delete the original -> delete every
-        variant -> delete the record last. If any step fails the record is still there, marked
+        Hide (status ``deleting``, out of every index) -> delete its upload, every original and
+        every variant -> delete the record last. If any step fails the record is still there, marked
         ``deleting``, so the same DELETE repeated (by its owner) completes the job and nothing
         is left orphaned. Another user's image is not found, or, if public and so visible to
         them, forbidden.
@@ -165,8 +167,7 @@ class ImageService:
             break
         else:
             raise Conflict("the image kept changing while it was deleted; retry")
-        self._storage.delete_object(image.object_key)
-        self._storage.delete_all_variants(image_id)
+        self._storage.delete_image_objects(image_id)
         self._repository.delete_image_item(image_id)
 
     def _owned_image(self, image_id: str, caller: Caller, *, action: str) -> Image:

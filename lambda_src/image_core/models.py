@@ -346,7 +346,7 @@ class Image(BaseModel):
     # An earlier available image of the same user with an equal perceptual hash.
     duplicate_of: str | None = None
     reason: Reason | None = None
-    # The ETag of the upload the record describes, which also names its variants' revision.
+    # The sha256 of the upload the record describes, which names its original's and variants' keys.
     revision: str | None = Field(default=None, exclude=True)
     # 64-bit difference hash (16 hex digits) of the upright first frame.
     perceptual_hash: str | None = Field(default=None, exclude=True)
@@ -372,8 +372,8 @@ class Image(BaseModel):
         return schema.listed_at(self.created_at, self.image_id)
 
     @property
-    def object_key(self) -> str:
-        return schema.original_object_key(self.image_id)
+    def upload_key(self) -> str:
+        return schema.incoming_object_key(self.image_id)
 
 
 class PresignedPost(BaseModel):

@@ -16,8 +16,9 @@ to exactly one index and one partition (see ``ListIndex``), and the sort key
 ``<created_at>#<image_id>`` makes date ranges a key condition. One more sparse index,
 ``DUPLICATES``, finds a user's available images by perceptual hash.
 
-The bucket holds each upload under ``originals/`` and the variants derived from it under
-``variants/``; only the first prefix notifies the processing function.
+The bucket holds each upload under ``incoming/`` (a quarantine only processing reads; the only
+prefix that notifies it), the originals processing accepted under ``originals/`` and the
+variants derived from them under ``variants/``, both keyed by the image's revision.
 """
 
 from __future__ import annotations
@@ -138,9 +139,13 @@ def index_for(*, user_id: str | None, tag: str | None, public: bool = False) -> 
     return ALL_IMAGES
 
 
-# Object keys in the image bucket. The processing function is notified for this prefix only.
+# Object keys in the image bucket. Clients upload here (the presigned POST pins the key) and
+# only processing reads it: the quarantine. The one prefix that notifies processing, and the
+# one the lifecycle backstop expires: bytes no processing finished with.
+INCOMING_PREFIX = "incoming/"
+# Originals processing accepted, copied here by processing only: what downloads serve.
 ORIGINALS_PREFIX = "originals/"
-# Derived images; outside ORIGINALS_PREFIX, so writing them notifies nobody.
+# Derived images. Neither this nor ORIGINALS_PREFIX notifies anybody.
 VARIANTS_PREFIX = "variants/"
 
 
@@ -155,16 +160,24 @@ class Variant(StrEnum):
 DERIVED_VARIANTS: tuple[Variant, ...] = (Variant.PREVIEW, Variant.THUMBNAIL)
 VARIANT_CONTENT_TYPE = "image/webp"
 
-# The tag every presigned upload stores its object with, and the value processing sets once the
-# bytes are verified. A bucket lifecycle rule expires objects still carrying the upload value:
-# the backstop for bytes that no processing ever finished with.
-UPLOAD_STATE_TAG = "upload-state"
-UNVERIFIED = "unverified"
-VERIFIED = "verified"
+
+def incoming_object_key(image_id: str) -> str:
+    """Where the image's upload lands, unverified, until processing has decided about it."""
+    return f"{INCOMING_PREFIX}{image_id}"
 
 
-def original_object_key(image_id: str) -> str:
-    return f"{ORIGINALS_PREFIX}{image_id}"
+def originals_prefix(image_id: str) -> str:
+    return f"{ORIGINALS_PREFIX}{image_id}/"
+
+
+def original_object_key(image_id: str, revision: str) -> str:
+    """Where the accepted original of the upload ``revision`` (the sha256 of its bytes) is served from.
+
+    Keyed by revision like the variants: a re-upload is copied next to the original it replaces,
+    and the record's revision (written in the same transaction as its facts) says which one is
+    served, so a download always gets the bytes the record describes.
+    """
+    return f"{originals_prefix(image_id)}{revision}"
 
 
 def variants_prefix(image_id: str) -> str:
@@ -172,7 +185,7 @@ def variants_prefix(image_id: str) -> str:
 
 
 def variant_object_key(image_id: str, revision: str, variant: Variant) -> str:
-    """Where ``variant`` of the upload ``revision`` (the original's ETag) is stored.
+    """Where ``variant`` of the upload ``revision`` (the sha256 of its bytes) is stored.
 
     The revision in the key means two uploads to the same image never overwrite each other's
     variants, while the same bytes processed twice write the very same objects.
@@ -180,3 +193,11 @@ def variant_object_key(image_id: str, revision: str, variant: Variant) -> str:
     if variant is Variant.ORIGINAL:
         raise ValueError("the original is stored under original_object_key")
     return f"{variants_prefix(image_id)}{revision}/{variant.value}.webp"
+
+
+def revision_object_keys(image_id: str, revision: str) -> tuple[str, ...]:
+    """Every object processing writes for the accepted upload ``revision``: its original and variants."""
+    return (
+        original_object_key(image_id, revision),
+        *(variant_object_key(image_id, revision, variant) for variant in DERIVED_VARIANTS),
+    )

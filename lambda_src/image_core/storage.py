@@ -25,16 +25,10 @@ if TYPE_CHECKING:
 
 # HeadObject has no body, so its "not found" error carries only the HTTP status as its code.
 _MISSING_OBJECT_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+# CopyObject's answer when the source is no longer the ETag it was asked to copy.
+_CHANGED_SOURCE_CODES = frozenset({"PreconditionFailed", "412"})
 # DeleteObjects takes at most this many keys per request.
 _DELETE_BATCH = 1000
-
-
-def _tag_set(value: str) -> str:
-    """The one tag of an upload, as the XML a POST form's ``tagging`` field carries."""
-    return (
-        f"<Tagging><TagSet><Tag><Key>{schema.UPLOAD_STATE_TAG}</Key><Value>{value}</Value></Tag>"
-        "</TagSet></Tagging>"
-    )
 
 
 def _unquoted(etag: str) -> str:
@@ -78,18 +72,16 @@ class ImageStorage:
     ) -> PresignedPost:
         """A POST policy for exactly this key, this content type and 1..max_bytes bytes.
 
-        The object is stored tagged as unverified, which only processing changes: the bucket's
-        lifecycle rule removes whatever keeps that tag for long (see ``schema.UPLOAD_STATE_TAG``).
+        ``key`` is the image's incoming (quarantine) key: nothing a client sends is ever served
+        before processing copies it to the originals (see ``schema.INCOMING_PREFIX``).
         """
-        tagging = _tag_set(schema.UNVERIFIED)
         post = self._presigning.generate_presigned_post(
             Bucket=self._bucket,
             Key=key,
             # boto3 adds the bucket and key conditions itself; the fields must be pinned here.
-            Fields={"Content-Type": content_type.value, "tagging": tagging},
+            Fields={"Content-Type": content_type.value},
             Conditions=[
                 {"Content-Type": content_type.value},
-                {"tagging": tagging},
                 ["content-length-range", 1, max_bytes],
             ],
             ExpiresIn=expires_in,
@@ -122,14 +114,26 @@ class ImageStorage:
                 return None
             raise
 
-    def mark_verified(self, key: str) -> None:
-        """Retag the object so the lifecycle rule for unverified uploads no longer applies to it."""
-        with throttling_as_rate_limited():
-            self._client.put_object_tagging(
-                Bucket=self._bucket,
-                Key=key,
-                Tagging={"TagSet": [{"Key": schema.UPLOAD_STATE_TAG, "Value": schema.VERIFIED}]},
-            )
+    def copy_if_unchanged(self, source_key: str, etag: str, target_key: str) -> bool:
+        """Copy ``source_key`` to ``target_key`` inside the bucket, only if it still is the object ``etag``.
+
+        Whether it was copied: False when the source has been replaced or deleted since it was
+        read, so bytes that were not the ones looked at are never copied. A server-side copy:
+        the bytes do not pass through the function again, and the Content-Type goes with them.
+        """
+        try:
+            with throttling_as_rate_limited():
+                self._client.copy_object(
+                    Bucket=self._bucket,
+                    Key=target_key,
+                    CopySource={"Bucket": self._bucket, "Key": source_key},
+                    CopySourceIfMatch=f'"{etag}"',
+                )
+        except ClientError as error:
+            if error_code(error) in _CHANGED_SOURCE_CODES | _MISSING_OBJECT_CODES:
+                return False
+            raise
+        return True
 
     def put_variant(self, key: str, data: bytes) -> None:
         with throttling_as_rate_limited():
@@ -168,15 +172,28 @@ class ImageStorage:
                 # Quiet mode reports only failures; leaving one behind must not pass silently.
                 raise RuntimeError(f"could not delete {len(errors)} object(s), e.g. {errors[0]}")
 
-    def delete_all_variants(self, image_id: str) -> None:
-        """Delete every variant of every revision of the image, whatever wrote them.
+    def delete_image_objects(self, image_id: str) -> None:
+        """Delete every object of the image: its upload, every original and every variant.
 
         Listing rather than deriving keys from the record also finds what an interrupted
-        processing run left behind, so no variant outlives its original.
+        processing run left behind, so nothing outlives the image.
         """
+        self.delete_object(schema.incoming_object_key(image_id))
+        self.delete_objects(
+            self._keys_under(schema.originals_prefix(image_id), schema.variants_prefix(image_id))
+        )
+
+    def delete_revisions_except(self, image_id: str, revision: str) -> None:
+        """Delete every original and variant of the image that is not of ``revision``."""
+        keep = set(schema.revision_object_keys(image_id, revision))
+        keys = self._keys_under(schema.originals_prefix(image_id), schema.variants_prefix(image_id))
+        self.delete_objects(key for key in keys if key not in keep)
+
+    def _keys_under(self, *prefixes: str) -> list[str]:
         keys: list[str] = []
         paginator = self._client.get_paginator("list_objects_v2")
         with throttling_as_rate_limited():
-            for page in paginator.paginate(Bucket=self._bucket, Prefix=schema.variants_prefix(image_id)):
-                keys += [entry["Key"] for entry in page.get("Contents", [])]
-        self.delete_objects(keys)
+            for prefix in prefixes:
+                for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+                    keys += [entry["Key"] for entry in page.get("Contents", [])]
+        return keys

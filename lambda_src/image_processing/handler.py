@@ -1,4 +1,4 @@
-"""S3 ObjectCreated under ``originals/``: verify the upload and record what it is (``service``).
+"""S3 ObjectCreated under ``incoming/``: verify the upload and record what it is (``service``).
 
 S3 delivers events at least once and a client may upload again with the same presigned POST;
 processing is idempotent per upload (see ``image_processing.upload_processor``). An exception fails
@@ -23,7 +23,8 @@ logger = Logger()
 @event_source(data_class=S3Event)
 def handler(event: S3Event, _context: LambdaContext) -> None:
     for notified in objects_in_bucket(event, get_settings().bucket_name):
-        processed = dependencies.upload_processor().process_upload(notified.key, event_etag=notified.etag)
+        # The event's ETag is not needed: processing reads the object as it is now.
+        processed = dependencies.upload_processor().process_upload(notified.key)
         logger.info(
             "Processed uploaded object",
             key=notified.key,

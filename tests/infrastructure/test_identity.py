@@ -212,11 +212,10 @@ def test_given_an_external_issuer_in_the_app_context_when_built_then_the_functio
     )
 
 
-@pytest.mark.parametrize("stage", ["local", "dev"])
-def test_given_auth_mode_none_when_synthesized_then_the_functions_verify_nothing_and_no_pool_exists(
-    stage: str,
-) -> None:
-    stack = synth_stack(stage_settings(stage, authentication=Authentication(mode=AuthMode.NONE)))
+def test_given_the_local_stage_with_auth_mode_none_when_synthesized_then_the_functions_verify_nothing() -> (
+    None
+):
+    stack = synth_stack(stage_settings("local", authentication=Authentication(mode=AuthMode.NONE)))
     template = Template.from_stack(stack)
 
     assert resources(template, "AWS::Cognito::UserPool") == {}
@@ -225,18 +224,27 @@ def test_given_auth_mode_none_when_synthesized_then_the_functions_verify_nothing
     assert _violations(stack) == []
 
 
-def test_given_prod_with_auth_mode_none_when_the_app_is_built_then_synthesis_fails() -> None:
-    app = offline_app(stage="prod", cors_origins=",".join(PROD_ORIGINS), auth_mode="none")
+def _aws_stage_context(stage: str) -> dict[str, str]:
+    return {"stage": stage, "cors_origins": ",".join(PROD_ORIGINS)} if stage == "prod" else {"stage": stage}
 
-    with pytest.raises(ValueError, match="stage 'prod' must verify tokens"):
+
+# Both deploy to AWS, where anybody may reach the API: only the local stage may go without tokens.
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_given_a_stage_deployed_to_aws_with_auth_mode_none_when_the_app_is_built_then_synthesis_fails(
+    stage: str,
+) -> None:
+    app = offline_app(**_aws_stage_context(stage), auth_mode="none")
+
+    with pytest.raises(ValueError, match=f"stage '{stage}' must verify tokens"):
         cdk_app.build(app)
 
 
-def test_given_prod_with_the_dev_issuer_when_the_app_is_built_then_synthesis_fails(
-    dev_issuer_file: Path,
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_given_a_stage_deployed_to_aws_with_the_dev_issuer_when_the_app_is_built_then_synthesis_fails(
+    stage: str, dev_issuer_file: Path
 ) -> None:
     # Whoever holds the development issuer's key could sign in as anybody.
-    app = offline_app(stage="prod", cors_origins=",".join(PROD_ORIGINS), dev_issuer=str(dev_issuer_file))
+    app = offline_app(**_aws_stage_context(stage), dev_issuer=str(dev_issuer_file))
 
     with pytest.raises(ValueError, match="only issuers that publish a JWKS URL"):
         cdk_app.build(app)

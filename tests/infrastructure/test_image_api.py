@@ -5,7 +5,7 @@ import json
 import pytest
 from aws_cdk.assertions import Template
 
-from image_core.schema import ORIGINALS_PREFIX, VARIANTS_PREFIX
+from image_core.schema import INCOMING_PREFIX, ORIGINALS_PREFIX, VARIANTS_PREFIX
 from stacks.settings import StageSettings, host_architecture
 
 from .template_queries import (
@@ -21,8 +21,8 @@ from .template_queries import (
 
 # handler -> the exact actions its role may use (from the design's item lifecycle).
 API_GRANTS = {
-    # s3:PutObjectTagging: the presigned POST stores the object with the unverified tag
-    "image_api.upload.handler": {"dynamodb:PutItem", "s3:PutObject", "s3:PutObjectTagging"},
+    # s3:PutObject: the presigned POST, to the image's incoming key
+    "image_api.upload.handler": {"dynamodb:PutItem", "s3:PutObject"},
     "image_api.list_images.handler": {"dynamodb:Query"},
     "image_api.get_image.handler": {"dynamodb:GetItem"},
     "image_api.download.handler": {"dynamodb:GetItem", "s3:GetObject"},
@@ -31,7 +31,7 @@ API_GRANTS = {
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
         "s3:DeleteObject",
-        # to find every variant of the image
+        # to find every original and variant of the image
         "s3:ListBucket",
     },
     # the record, and a transaction writing it with its tag items (put, deleted)
@@ -43,11 +43,12 @@ API_GRANTS = {
     },
 }
 OPENAPI_HANDLER = "image_api.contract.handler"
-# handler -> the key prefixes its object actions may touch.
+# handler -> the key prefixes its object actions may touch. Uploads go to the incoming prefix
+# only; downloads never reach it (its bytes are unverified); delete removes all three.
 OBJECT_PREFIXES = {
-    "image_api.upload.handler": [ORIGINALS_PREFIX],
+    "image_api.upload.handler": [INCOMING_PREFIX],
     "image_api.download.handler": [ORIGINALS_PREFIX, VARIANTS_PREFIX],
-    "image_api.delete_image.handler": [ORIGINALS_PREFIX, VARIANTS_PREFIX],
+    "image_api.delete_image.handler": [INCOMING_PREFIX, ORIGINALS_PREFIX, VARIANTS_PREFIX],
 }
 ROUTES = {
     ("/images/upload", "POST"): "image_api.upload.handler",
@@ -155,11 +156,13 @@ def test_given_each_api_function_when_synthesized_then_no_statement_uses_a_wildc
         assert not any("*" in action for action in statement_actions)
         assert "*" not in statement_resources
         if statement_actions == ["s3:ListBucket"]:
-            # the bucket, and only names under the variants prefix
+            # the bucket, and only names under the originals and variants prefixes
             assert statement_resources == [{"Fn::GetAtt": [bucket_id, "Arn"]}]
-            assert statement["Condition"] == {"StringLike": {"s3:prefix": [f"{VARIANTS_PREFIX}*"]}}
+            assert statement["Condition"] == {
+                "StringLike": {"s3:prefix": [f"{ORIGINALS_PREFIX}*", f"{VARIANTS_PREFIX}*"]}
+            }
         elif all(action.startswith("s3:") for action in statement_actions):
-            # objects under the originals or variants prefix only, never the whole bucket
+            # objects under the handler's prefixes only, never the whole bucket
             assert all(
                 resource
                 in [

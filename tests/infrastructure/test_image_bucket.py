@@ -88,22 +88,25 @@ def test_given_the_bucket_when_built_then_incomplete_multipart_uploads_are_abort
     }.items() <= next(rule for rule in rules if "AbortIncompleteMultipartUpload" in rule).items()
 
 
-def test_given_the_bucket_when_built_then_uploads_still_unverified_after_the_set_days_expire(
+def test_given_the_bucket_when_built_then_uploads_still_unprocessed_after_the_set_days_expire(
     bucket: Resource,
 ) -> None:
     rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
 
-    (rule,) = [rule for rule in rules if rule.get("Id") == "expire-unverified-uploads"]
+    (rule,) = [rule for rule in rules if rule.get("Id") == "expire-unprocessed-uploads"]
 
-    # Only originals still carrying the tag every presigned upload stores (processing retags
-    # what it accepts), so nothing verified and no variant is ever touched by it.
+    # Only the incoming prefix, which processing empties once it has decided about an upload:
+    # an original processing accepted (under its own prefix) is never expired by it.
     assert rule == {
-        "Id": "expire-unverified-uploads",
+        "Id": "expire-unprocessed-uploads",
         "Status": "Enabled",
-        "Prefix": schema.ORIGINALS_PREFIX,
-        "TagFilters": [{"Key": schema.UPLOAD_STATE_TAG, "Value": schema.UNVERIFIED}],
+        "Prefix": schema.INCOMING_PREFIX,
         "ExpirationInDays": UNVERIFIED_DAYS,
     }
+    assert not any(
+        prefix.startswith(schema.INCOMING_PREFIX)
+        for prefix in (schema.ORIGINALS_PREFIX, schema.VARIANTS_PREFIX)
+    )
 
 
 def test_given_the_bucket_when_built_then_it_has_exactly_the_two_lifecycle_rules(bucket: Resource) -> None:
@@ -111,7 +114,7 @@ def test_given_the_bucket_when_built_then_it_has_exactly_the_two_lifecycle_rules
 
     assert sorted(rule.get("Id", "") for rule in rules) == [
         "abort-incomplete-multipart-uploads",
-        "expire-unverified-uploads",
+        "expire-unprocessed-uploads",
     ]
 
 

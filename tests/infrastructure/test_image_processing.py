@@ -6,10 +6,12 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from image_core.schema import ORIGINALS_PREFIX, VARIANTS_PREFIX
+import app as cdk_app
+from image_core.schema import INCOMING_PREFIX, ORIGINALS_PREFIX, VARIANTS_PREFIX
 from stacks.python_function_code import LAMBDA_SRC
-from stacks.settings import LOCAL_FAULT_TAG, StageSettings, host_architecture
+from stacks.settings import LOCAL_FAULT_TAG, StageSettings, host_architecture, stage_settings
 
+from .conftest import offline_app, synth_stack
 from .template_queries import (
     actions,
     as_list,
@@ -32,7 +34,6 @@ GRANTS = {
         "dynamodb:PutItem",
         "dynamodb:DeleteItem",
         "s3:GetObject",
-        "s3:PutObjectTagging",
         "s3:PutObject",
         "s3:DeleteObject",
         "s3:ListBucket",
@@ -49,17 +50,18 @@ GRANTS = {
         "sqs:SendMessage",
     },
 }
-# handler -> {S3 action: the key prefixes it may act on}.
+# handler -> {S3 action: the key prefixes it may act on}. Processing alone reads the incoming
+# prefix (the quarantine) and writes the originals (a copy: GetObject on the source, PutObject
+# on the target); it reads no original, so it can serve nothing.
 OBJECT_GRANTS = {
     HANDLER: {
-        "s3:GetObject": [ORIGINALS_PREFIX],
-        "s3:PutObjectTagging": [ORIGINALS_PREFIX],
-        "s3:DeleteObject": [ORIGINALS_PREFIX, VARIANTS_PREFIX],
-        "s3:PutObject": [VARIANTS_PREFIX],
+        "s3:GetObject": [INCOMING_PREFIX],
+        "s3:DeleteObject": [INCOMING_PREFIX, ORIGINALS_PREFIX, VARIANTS_PREFIX],
+        "s3:PutObject": [ORIGINALS_PREFIX, VARIANTS_PREFIX],
     },
     FAILURES: {
-        "s3:GetObject": [ORIGINALS_PREFIX],
-        "s3:DeleteObject": [ORIGINALS_PREFIX, VARIANTS_PREFIX],
+        "s3:GetObject": [INCOMING_PREFIX],
+        "s3:DeleteObject": [INCOMING_PREFIX, ORIGINALS_PREFIX, VARIANTS_PREFIX],
     },
 }
 
@@ -173,6 +175,52 @@ def test_given_each_processing_function_when_synthesized_then_it_may_list_the_bu
     assert listing["Resource"] == {"Fn::GetAtt": [bucket_id, "Arn"]}
 
 
+@pytest.mark.parametrize("template_fixture", ["local_template", "dev_template", "prod_template"])
+def test_given_any_stage_by_default_when_synthesized_then_no_function_reserves_concurrency(
+    request: pytest.FixtureRequest, template_fixture: str
+) -> None:
+    # A new account's quota leaves nothing to reserve (Lambda keeps 10 unreserved)
+    template: Template = request.getfixturevalue(template_fixture)
+
+    for function in resources(template, "AWS::Lambda::Function").values():
+        assert "ReservedConcurrentExecutions" not in function["Properties"]
+
+
+def test_given_a_reserved_concurrency_when_synthesized_then_processing_alone_is_capped_at_it() -> None:
+    settings = stage_settings(
+        "prod", cors_origins=["https://images.example.com"], processing_reserved_concurrency=25
+    )
+    template = Template.from_stack(synth_stack(settings))
+    processing_id, processing = function_by_handler(template, HANDLER)
+
+    assert processing["Properties"]["ReservedConcurrentExecutions"] == 25
+    assert [
+        function_id
+        for function_id, function in resources(template, "AWS::Lambda::Function").items()
+        if "ReservedConcurrentExecutions" in function["Properties"]
+    ] == [processing_id]
+
+
+def test_given_the_app_context_with_a_reserved_concurrency_when_built_then_processing_reserves_it() -> None:
+    app = offline_app(
+        stage="prod", cors_origins="https://images.example.com", processing_reserved_concurrency="40"
+    )
+
+    _, processing = function_by_handler(Template.from_stack(cdk_app.build(app)), HANDLER)
+
+    assert processing["Properties"]["ReservedConcurrentExecutions"] == 40
+
+
+@pytest.mark.parametrize(("value", "problem"), [("0", "at least 1"), ("many", "whole number")])
+def test_given_an_unusable_reserved_concurrency_when_the_app_is_built_then_it_fails(
+    value: str, problem: str
+) -> None:
+    app = offline_app(stage="dev", processing_reserved_concurrency=value)
+
+    with pytest.raises(ValueError, match=problem):
+        cdk_app.build(app)
+
+
 def test_given_the_processing_function_when_synthesized_then_failed_events_are_retried_then_sent_on(
     local_template: Template, local_settings: StageSettings
 ) -> None:
@@ -226,7 +274,7 @@ def test_given_the_dead_letter_queue_when_synthesized_then_it_refuses_requests_w
     assert denial["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def test_given_the_bucket_when_synthesized_then_objects_created_under_the_originals_prefix_invoke_processing(
+def test_given_the_bucket_when_synthesized_then_only_uploads_under_the_incoming_prefix_invoke_processing(
     local_template: Template,
 ) -> None:
     function_id, _ = function_by_handler(local_template, HANDLER)
@@ -235,14 +283,14 @@ def test_given_the_bucket_when_synthesized_then_objects_created_under_the_origin
 
     configuration = notifications["Properties"]["NotificationConfiguration"]
 
-    # Only originals: variants written under their own prefix notify nobody
-    assert not VARIANTS_PREFIX.startswith(ORIGINALS_PREFIX)
+    # Only uploads: the originals and variants processing writes notify nobody
+    assert not any(prefix.startswith(INCOMING_PREFIX) for prefix in (ORIGINALS_PREFIX, VARIANTS_PREFIX))
     assert notifications["Properties"]["BucketName"] == {"Ref": bucket_id}
     assert configuration == {
         "LambdaFunctionConfigurations": [
             {
                 "Events": ["s3:ObjectCreated:*"],
-                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": ORIGINALS_PREFIX}]}},
+                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": INCOMING_PREFIX}]}},
                 "LambdaFunctionArn": {"Fn::GetAtt": [function_id, "Arn"]},
             }
         ]

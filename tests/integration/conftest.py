@@ -308,6 +308,27 @@ class Backend:
             raise
         return True
 
+    def keys_under(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            keys += [entry["Key"] for entry in page.get("Contents", [])]
+        return keys
+
+    def stored_keys(self, image_id: str) -> list[str]:
+        """Every object of the image: its upload (if still incoming), its originals and variants."""
+        return sorted(
+            self.keys_under(schema.incoming_object_key(image_id))
+            + self.keys_under(schema.originals_prefix(image_id))
+            + self.keys_under(schema.variants_prefix(image_id))
+        )
+
+    def original_key(self, image_id: str) -> str:
+        """The key of the original the image's record names (its revision's); the image must be available."""
+        (item,) = [
+            item for item in self.image_items(image_id) if item[schema.SORT_KEY]["S"] == schema.IMAGE_SORT_KEY
+        ]
+        return schema.original_object_key(image_id, item["revision"]["S"])
+
     def image_items(self, image_id: str) -> list[dict[str, Any]]:
         """Every item under the image's partition (the image item and its tag items)."""
         response = self.dynamodb.query(

@@ -61,7 +61,11 @@ def counts(backend: Backend, owner: ImageApi, image_ids: list[str]) -> tuple[int
     objects = sum(
         backend.s3.list_objects_v2(Bucket=backend.bucket, Prefix=prefix).get("KeyCount", 0)
         for image_id in image_ids
-        for prefix in (schema.original_object_key(image_id), schema.variants_prefix(image_id))
+        for prefix in (
+            schema.incoming_object_key(image_id),
+            schema.originals_prefix(image_id),
+            schema.variants_prefix(image_id),
+        )
     )
     return items, objects
 

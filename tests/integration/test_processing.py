@@ -22,9 +22,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_object_without_a_record_is_deleted(backend: Backend) -> None:
-    # Given an object put straight into the bucket under originals/<an id never issued>
+    # Given an object put straight into the bucket under incoming/<an id never issued>
     image_id = uuid.uuid4().hex
-    key = schema.original_object_key(image_id)
+    key = schema.incoming_object_key(image_id)
     backend.s3.put_object(Bucket=backend.bucket, Key=key, Body=png_bytes(), ContentType="image/png")
 
     # When processing has run, Then the object is gone and no record was created
@@ -33,18 +33,19 @@ def test_object_without_a_record_is_deleted(backend: Backend) -> None:
 
 
 def test_object_whose_name_is_no_image_id_is_deleted(backend: Backend) -> None:
-    # Given an object under originals/ named like a file (S3 URL-encodes its key in the event)
-    key = f"{schema.ORIGINALS_PREFIX}holiday photo {uuid.uuid4().hex[:8]}!.png"
+    # Given an object under incoming/ named like a file (S3 URL-encodes its key in the event)
+    key = f"{schema.INCOMING_PREFIX}holiday photo {uuid.uuid4().hex[:8]}!.png"
     backend.s3.put_object(Bucket=backend.bucket, Key=key, Body=png_bytes(), ContentType="image/png")
 
     # When processing has run, Then the object is gone
     wait_for(lambda: not backend.object_exists(key), what=f"{key!r} deleted")
 
 
-def test_object_outside_the_originals_prefix_is_left_alone(backend: Backend) -> None:
-    # Given an object outside the prefix, then an orphan under it
-    outside = f"elsewhere/{uuid.uuid4().hex}"
-    orphan = schema.original_object_key(uuid.uuid4().hex)
+def test_object_outside_the_incoming_prefix_is_left_alone(backend: Backend) -> None:
+    # Given an object outside the prefix (under the originals, which notify nobody), then an
+    # orphan under it
+    outside = schema.original_object_key(uuid.uuid4().hex, "0" * 64)
+    orphan = schema.incoming_object_key(uuid.uuid4().hex)
     backend.s3.put_object(Bucket=backend.bucket, Key=outside, Body=png_bytes())
     backend.s3.put_object(Bucket=backend.bucket, Key=orphan, Body=png_bytes())
     try:

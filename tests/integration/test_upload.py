@@ -82,12 +82,13 @@ def test_upload_grant_is_a_presigned_post_pinning_key_type_and_size(api: ImageAp
     before = datetime.now(UTC).replace(microsecond=0)
     grant = request_upload(api, user, content_type="image/webp")
 
-    # Then the POST policy pins exactly this object, its type and 1 byte .. 20 MiB, for 900 s
+    # Then the POST policy pins exactly this object (under the incoming prefix: the quarantine
+    # that only processing reads), its type and 1 byte .. 20 MiB, for 900 s
     assert grant.expires_in == UPLOAD_URL_EXPIRES_SECONDS
-    assert grant.fields["key"] == schema.original_object_key(grant.image_id)
+    assert grant.fields["key"] == schema.incoming_object_key(grant.image_id)
     assert grant.fields["Content-Type"] == "image/webp"
     conditions = grant.policy["conditions"]
-    assert {"key": schema.original_object_key(grant.image_id)} in conditions
+    assert {"key": schema.incoming_object_key(grant.image_id)} in conditions
     assert {"Content-Type": "image/webp"} in conditions
     assert ["content-length-range", 1, MAX_UPLOAD_BYTES] in conditions
     expiration = datetime.fromisoformat(grant.policy["expiration"])
@@ -167,7 +168,7 @@ def test_upload_over_20_mib_is_refused_by_s3_and_the_record_stays_pending(
     # Then S3 refuses it, stores nothing, and the record stays pending and unlisted
     assert response.status_code == 400, response.text
     assert "<Code>EntityTooLarge</Code>" in response.text
-    key = schema.original_object_key(grant.image_id)
+    key = schema.incoming_object_key(grant.image_id)
     assert not backend.object_exists(key)
     time.sleep(1)  # had anything been stored, its notification would have been processed by now
     image = api.get(grant.image_id).json()
@@ -197,7 +198,7 @@ def test_empty_upload_is_refused_by_s3(api: ImageApi, backend: Backend, user: st
 
     assert response.status_code == 400, response.text
     assert "<Code>EntityTooSmall</Code>" in response.text
-    assert not backend.object_exists(schema.original_object_key(grant.image_id))
+    assert not backend.object_exists(schema.incoming_object_key(grant.image_id))
 
 
 def test_upload_with_another_content_type_than_pinned_is_forbidden(
@@ -213,7 +214,7 @@ def test_upload_with_another_content_type_than_pinned_is_forbidden(
     # Then S3 refuses it: nothing stored, the record stays pending
     assert response.status_code == 403, response.text
     assert "<Code>AccessDenied</Code>" in response.text
-    assert not backend.object_exists(schema.original_object_key(grant.image_id))
+    assert not backend.object_exists(schema.incoming_object_key(grant.image_id))
     assert api.get(grant.image_id).json()["status"] == "pending"
 
 
@@ -221,7 +222,7 @@ def test_grant_cannot_upload_to_another_key(api: ImageApi, backend: Backend, use
     # Given a grant, and another image's key
     grant = request_upload(api, user)
     other = request_upload(api, user)
-    other_key = schema.original_object_key(other.image_id)
+    other_key = schema.incoming_object_key(other.image_id)
 
     # When the grant is used for the other key
     response = post_object(
@@ -231,4 +232,4 @@ def test_grant_cannot_upload_to_another_key(api: ImageApi, backend: Backend, use
     # Then S3 refuses it
     assert response.status_code == 403, response.text
     assert not backend.object_exists(other_key)
-    assert not backend.object_exists(schema.original_object_key(grant.image_id))
+    assert not backend.object_exists(schema.incoming_object_key(grant.image_id))

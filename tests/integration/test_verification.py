@@ -88,12 +88,8 @@ def wait_for_status(
 
 
 def stored_keys(backend: Backend, image_id: str) -> list[str]:
-    """Every object of the image in the bucket: its original and its variants of any revision."""
-    keys: list[str] = []
-    for prefix in (schema.original_object_key(image_id), schema.variants_prefix(image_id)):
-        response = backend.s3.list_objects_v2(Bucket=backend.bucket, Prefix=prefix)
-        keys += [entry["Key"] for entry in response.get("Contents", [])]
-    return keys
+    """Every object of the image in the bucket: its upload, its originals and variants of any revision."""
+    return backend.stored_keys(image_id)
 
 
 def image_item(backend: Backend, image_id: str) -> dict[str, Any] | None:
@@ -358,10 +354,10 @@ def test_a_duplicated_s3_event_changes_nothing(
     # Given an available image
     grant = upload(api, user, images.jpeg(seed=7), "image/jpeg")
     wait_until_available(api, grant.image_id)
-    key = schema.original_object_key(grant.image_id)
+    key = schema.incoming_object_key(grant.image_id)
     items = sorted(map(json.dumps, backend.image_items(grant.image_id)))
     objects = sorted(stored_keys(backend, grant.image_id))
-    head = backend.s3.head_object(Bucket=backend.bucket, Key=key)
+    head = backend.s3.head_object(Bucket=backend.bucket, Key=backend.original_key(grant.image_id))
 
     # When S3 delivers its ObjectCreated event again
     event = {
@@ -406,7 +402,7 @@ def test_a_provoked_processing_failure_ends_failed_and_in_the_dead_letter_queue(
 ) -> None:
     # Given an image tagged so that processing fails on purpose (the local stage's fault tag)
     grant = upload(api, user, images.jpeg(seed=3), "image/jpeg", tags=[processing.fault_tag])
-    key = schema.original_object_key(grant.image_id)
+    key = schema.incoming_object_key(grant.image_id)
 
     # When every attempt has failed
     image = wait_for_status(api, grant.image_id, "failed", timeout=FAILURE_TIMEOUT)
@@ -472,22 +468,6 @@ def test_bytes_arriving_after_their_record_expired_are_deleted_and_the_record_di
     # Then processing deletes them as an orphan, and the table's TTL removes the record
     wait_for(lambda: stored_keys(backend, grant.image_id) == [], what="orphan bytes deleted")
     wait_for(lambda: backend.image_items(grant.image_id) == [], timeout=40, what="expired record swept")
-
-
-def test_a_verified_original_loses_the_unverified_tag_every_upload_starts_with(
-    api: ImageApi, backend: Backend, user: str
-) -> None:
-    # Given an available image
-    grant = upload(api, user, images.png(), "image/png")
-    wait_until_available(api, grant.image_id)
-
-    # Then its original is tagged verified, out of reach of the bucket's lifecycle rule for
-    # unverified uploads (that rule itself is asserted on the template: the local cloud's
-    # CloudFormation does not apply lifecycle configurations, and its S3 never expires objects)
-    tags = backend.s3.get_object_tagging(
-        Bucket=backend.bucket, Key=schema.original_object_key(grant.image_id)
-    )
-    assert {tag["Key"]: tag["Value"] for tag in tags["TagSet"]} == {schema.UPLOAD_STATE_TAG: schema.VERIFIED}
 
 
 # --- the code assets ------------------------------------------------------------------------------

@@ -954,3 +954,51 @@ def test_given_python_handler_that_exits_leaving_a_child_when_invoked_then_the_c
     while not _gone(child_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _gone(child_pid)
+
+
+def test_given_python_handler_that_kills_itself_when_invoked_then_the_outcome_is_exit_by_that_signal(
+    start_function: StartFunction,
+) -> None:
+    code = """
+    import os, signal
+
+    def handler(event, context):
+        os.kill(os.getpid(), signal.SIGKILL)
+    """
+    function = start_function("python3.13", {"killed.py": code}, "killed.handler", timeout=30.0)
+
+    started = time.monotonic()
+    outcome = function.invoke({})
+
+    # Reported as the runtime's exit (Runtime.ExitError) when it happens, not at the timeout.
+    assert outcome.kind == "exit"
+    assert time.monotonic() - started < function.timeout / 2
+    assert outcome.payload == -9
+    assert not function.process.running
+
+
+def test_given_python_handler_that_exits_leaving_a_shell_started_child_then_the_exit_is_seen_at_once(
+    start_function: StartFunction, tmp_path: Path
+) -> None:
+    # os.system keeps the runtime's inheritable descriptors open in the child; if those
+    # included the answer pipe, its end would only come with the timeout.
+    code = """
+    import os
+
+    def handler(event, context):
+        os.system(f"sleep 60 & echo $! > {event['child_pid_file']}")
+        os._exit(1)
+    """
+    function = start_function("python3.13", {"shell.py": code}, "shell.handler", timeout=30.0)
+    child_pid_file = tmp_path / "shell-child.pid"
+
+    started = time.monotonic()
+    outcome = function.invoke({"child_pid_file": str(child_pid_file)})
+
+    assert outcome.kind == "exit"
+    assert time.monotonic() - started < function.timeout / 2, "the exit was only noticed at the timeout"
+    child_pid = int(child_pid_file.read_text())
+    deadline = time.monotonic() + 2
+    while not _gone(child_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(child_pid)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from localcloud_plugins.cloudformation_shapes import (
@@ -15,6 +18,11 @@ from localcloud_plugins.cloudformation_shapes import (
     custom_resource_properties,
     fallback_physical_id,
     point_in_time_recovery,
+)
+from localcloud_plugins.event_invoke import (
+    ANSWER_MARGIN_SECONDS,
+    FreeWorkerPool,
+    event_invoke_client_config,
 )
 from localcloud_plugins.gateway_response_shapes import static_headers, template_for
 from localcloud_plugins.ttl_sweep import sweep_table
@@ -150,3 +158,101 @@ def test_sweep_leaves_tables_without_ttl_alone(ttl_table: Any) -> None:
 
     assert sweep_table(ttl_table, "t", int(time.time())) == 0
     assert ttl_table.scan(TableName="t")["Count"] == 1
+
+
+@pytest.mark.parametrize("function_timeout", [3, 65, 900])
+def test_event_invoke_client_waits_longer_than_the_function_may_run(function_timeout: int) -> None:
+    config = event_invoke_client_config(function_timeout)
+
+    assert config.read_timeout == function_timeout + ANSWER_MARGIN_SECONDS
+    # The poller's queue hands an event out again 60 s past the function's timeout.
+    assert function_timeout < config.read_timeout < function_timeout + 60
+
+
+@pytest.fixture
+def failing_lambda_endpoint() -> Iterator[tuple[str, list[str]]]:
+    """A loopback endpoint that answers every request with a retryable 503, and counts them."""
+    requests: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            requests.append(self.path)
+            body = b'{"Type": "Server", "message": "unavailable"}'
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", requests
+    server.shutdown()
+    server.server_close()
+
+
+def test_event_invoke_client_sends_an_invocation_once_even_when_botocore_would_retry(
+    failing_lambda_endpoint: tuple[str, list[str]],
+) -> None:
+    endpoint, requests = failing_lambda_endpoint
+    client = boto3.client(
+        "lambda",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=event_invoke_client_config(65),
+    )
+
+    with pytest.raises(ClientError):
+        client.invoke(FunctionName="f", Payload=b"{}")
+
+    assert len(requests) == 1
+
+
+def test_free_worker_pool_makes_submit_wait_until_a_worker_is_free() -> None:
+    # Given a pool of two workers, both busy
+    release = threading.Event()
+    pool = FreeWorkerPool(max_workers=2)
+    busy = [pool.submit(release.wait) for _ in range(2)]
+
+    # When a third task is submitted
+    submitted = threading.Event()
+
+    def submit_third() -> None:
+        pool.submit(lambda: "third").result()
+        submitted.set()
+
+    threading.Thread(target=submit_third, daemon=True).start()
+
+    # Then it is not taken while both workers are busy, and runs once one is free
+    assert not submitted.wait(1)
+    release.set()
+    assert submitted.wait(5)
+    assert all(future.result(5) for future in busy)
+    pool.shutdown()
+
+
+def test_free_worker_pool_refuses_a_waiting_submit_once_shut_down() -> None:
+    release = threading.Event()
+    pool = FreeWorkerPool(max_workers=1)
+    pool.submit(release.wait)
+    refused: list[BaseException] = []
+
+    def submit_second() -> None:
+        try:
+            pool.submit(lambda: None)
+        except RuntimeError as exc:
+            refused.append(exc)
+
+    waiting = threading.Thread(target=submit_second, daemon=True)
+    waiting.start()
+    pool.shutdown(wait=False)
+    waiting.join(5)
+    release.set()
+
+    assert len(refused) == 1

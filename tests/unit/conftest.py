@@ -11,10 +11,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from image_api import delete_image, dependencies, download, edit_image, get_image, list_images, upload
@@ -148,6 +150,13 @@ class Aws:
         """Every variant object of the image, of whatever revision."""
         return [key for key in self.object_keys() if key.startswith(schema.variants_prefix(image_id))]
 
+    def original_keys(self, image_id: str) -> list[str]:
+        """Every original of the image that downloads could serve, of whatever revision."""
+        return [key for key in self.object_keys() if key.startswith(schema.originals_prefix(image_id))]
+
+    def read(self, key: str) -> bytes:
+        return self.s3.get_object(Bucket=BUCKET_NAME, Key=key)["Body"].read()
+
     def put(self, key: str, data: bytes, content_type: str = "image/png") -> str:
         """Store an object as a client's upload would; its ETag (unquoted, as events carry it)."""
         response = self.s3.put_object(Bucket=BUCKET_NAME, Key=key, Body=data, ContentType=content_type)
@@ -218,7 +227,36 @@ def aws() -> Iterator[Aws]:
             recorded.dynamodb_calls.append((model.name, params))
 
         recorded.service_dynamodb.meta.events.register("before-parameter-build.dynamodb.*", record)
+        # Last, so that a test's own hook replacing the source runs before the check.
+        recorded.service_s3.meta.events.register_last("before-call.s3.CopyObject", _copy_source_if_match(s3))
         yield recorded
+
+
+def _copy_source_if_match(s3: S3Client) -> Callable[..., None]:
+    """S3's CopySourceIfMatch, which moto (5.2) ignores: a copy of a source whose ETag is not the
+    one named fails with 412 PreconditionFailed. (The local cloud honours it; so does S3.)"""
+
+    def check(params: dict[str, Any], **_: Any) -> None:
+        expected = params.get("headers", {}).get("x-amz-copy-source-if-match")
+        if expected is None:
+            return
+        bucket, _, key = unquote(params["headers"]["x-amz-copy-source"]).lstrip("/").partition("/")
+        try:
+            etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
+        except ClientError:
+            return  # moto answers a missing source itself (NoSuchKey)
+        if etag.strip('"') != expected.strip('"'):
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "PreconditionFailed",
+                        "Message": "At least one of the pre-conditions you specified did not hold",
+                    }
+                },
+                "CopyObject",
+            )
+
+    return check
 
 
 @pytest.fixture
@@ -293,7 +331,7 @@ def available_image(aws: Aws, pending_image: UploadImage) -> UploadImage:
         user_id: str = "alice", tags: Sequence[str] = (), at: str | None = None, visibility: str = "private"
     ) -> str:
         image_id = pending_image(user_id=user_id, tags=tags, at=at, visibility=visibility)
-        key = schema.original_object_key(image_id)
+        key = schema.incoming_object_key(image_id)
         content = picture_of(image_id)
         etag = aws.put(key, content, "image/jpeg")
         deliver_object_created(BUCKET_NAME, key, len(content), etag=etag)

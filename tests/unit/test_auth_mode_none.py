@@ -31,7 +31,7 @@ def uploaded(anonymous: ApiClient, aws: Aws) -> dict[str, str]:
         result = anonymous.upload(query={"user_id": user, "tags": tag, "visibility": visibility})
         assert result.status_code == 201, result.body
         image_id = result.json()["image_id"]
-        key = schema.original_object_key(image_id)
+        key = schema.incoming_object_key(image_id)
         picture = picture_of(image_id)
         etag = aws.put(key, picture, "image/jpeg")
         deliver_object_created(BUCKET_NAME, key, len(picture), etag=etag)

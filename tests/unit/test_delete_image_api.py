@@ -46,9 +46,8 @@ def test_deleting_an_available_image_removes_everything(
     assert {item["pk"] for item in aws.table_items()} == {schema.image_partition(survivor)}
     assert aws.variant_keys(image_id) == []
     assert len(aws.variant_keys(survivor)) == len(schema.DERIVED_VARIANTS)
-    assert sorted(aws.object_keys()) == sorted(
-        [schema.original_object_key(survivor), *aws.variant_keys(survivor)]
-    )
+    assert sorted(aws.object_keys()) == sorted([*aws.original_keys(survivor), *aws.variant_keys(survivor)])
+    assert len(aws.original_keys(survivor)) == 1
     assert [item["image_id"] for item in api.list(tag="cats").json()["items"]] == [survivor]
 
 
@@ -62,13 +61,16 @@ def test_a_second_delete_is_not_found(api: ApiClient, available_image: UploadIma
     assert result.error["code"] == "not_found"
 
 
-def test_variants_of_every_revision_are_deleted_even_those_no_record_names(
+def test_originals_and_variants_of_every_revision_are_deleted_even_those_no_record_names(
     api: ApiClient, aws: Aws, available_image: UploadImage
 ) -> None:
-    # Given an available image, and variants an interrupted processing run left behind
+    # Given an available image, an original and a variant an interrupted processing run left
+    # behind, and a re-upload still waiting under the incoming prefix
     image_id = available_image()
-    leftover = schema.variant_object_key(image_id, "0" * 32, schema.Variant.THUMBNAIL)
+    leftover = schema.variant_object_key(image_id, "0" * 64, schema.Variant.THUMBNAIL)
     aws.put(leftover, b"RIFF....WEBP", "image/webp")
+    aws.put(schema.original_object_key(image_id, "0" * 64), b"bytes", "image/jpeg")
+    aws.put(schema.incoming_object_key(image_id), b"bytes", "image/jpeg")
 
     # When it is deleted
     assert api.delete(image_id).status_code == 204
@@ -99,7 +101,7 @@ def test_deleting_an_unknown_image_is_not_found_and_writes_nothing(
 def test_a_delete_that_fails_part_way_hides_the_image_and_a_retry_finishes_it(
     api: ApiClient, aws: Aws, available_image: UploadImage
 ) -> None:
-    # Given an available image, and S3 failing the next object deletion
+    # Given an available image, and S3 failing the next deletion of objects
     image_id = available_image(user_id="alice", tags=["cats"])
     aws.service_s3.meta.events.register("before-call.s3.DeleteObject", FailOnce("DeleteObject"))
 
@@ -116,9 +118,7 @@ def test_a_delete_that_fails_part_way_hides_the_image_and_a_retry_finishes_it(
     record = aws.item(image_id)
     assert record is not None
     assert record["status"] == "deleting"
-    assert sorted(aws.object_keys()) == sorted(
-        [schema.original_object_key(image_id), *aws.variant_keys(image_id)]
-    )
+    assert sorted(aws.object_keys()) == sorted([*aws.original_keys(image_id), *aws.variant_keys(image_id)])
 
     # When the client retries
     retried = api.delete(image_id)

@@ -12,10 +12,12 @@ from tests.unit.harness import ApiClient
 
 
 def test_available_image_gets_a_short_lived_presigned_get(
-    api: ApiClient, available_image: UploadImage
+    api: ApiClient, aws: Aws, available_image: UploadImage
 ) -> None:
     # Given an available image
     image_id = available_image()
+    record = aws.item(image_id)
+    assert record is not None
 
     # When the client asks to download it
     result = api.download(image_id)
@@ -27,7 +29,8 @@ def test_available_image_gets_a_short_lived_presigned_get(
     assert answer["expires_in"] == DOWNLOAD_URL_EXPIRES_SECONDS
     url = urlsplit(answer["url"])
     assert BUCKET_NAME in url.netloc + url.path
-    assert url.path.endswith("/" + schema.original_object_key(image_id))
+    # (the accepted original of the record's revision, never the upload under the incoming prefix)
+    assert url.path.endswith("/" + schema.original_object_key(image_id, record["revision"]))
     query = parse_qs(url.query)
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
     assert query["X-Amz-Expires"] == [str(DOWNLOAD_URL_EXPIRES_SECONDS)]
@@ -69,12 +72,15 @@ def test_a_variant_is_downloaded_from_its_revisions_webp(
 
 
 def test_the_original_is_what_variant_original_and_no_variant_download(
-    api: ApiClient, available_image: UploadImage
+    api: ApiClient, aws: Aws, available_image: UploadImage
 ) -> None:
     image_id = available_image()
+    record = aws.item(image_id)
+    assert record is not None
+    key = schema.original_object_key(image_id, record["revision"])
 
     for result in (api.download(image_id), api.download(image_id, "original")):
-        assert urlsplit(result.json()["url"]).path.endswith("/" + schema.original_object_key(image_id))
+        assert urlsplit(result.json()["url"]).path.endswith("/" + key)
 
 
 def test_an_unknown_variant_is_an_invalid_parameter(api: ApiClient, available_image: UploadImage) -> None:

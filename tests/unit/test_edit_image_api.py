@@ -196,7 +196,7 @@ def test_a_pending_image_keeps_its_edit_when_it_becomes_available(
     assert tag_items(aws, image_id) == {}  # not listed yet, so no tag items
 
     # And then the bytes arrive and are processed
-    key = schema.original_object_key(image_id)
+    key = schema.incoming_object_key(image_id)
     etag = aws.put(key, picture_of(image_id), "image/jpeg")
     deliver_object_created(BUCKET_NAME, key, len(picture_of(image_id)), etag=etag)
 
@@ -270,7 +270,7 @@ def test_without_a_token_nothing_is_edited(api: ApiClient, aws: Aws, available_i
 
 def rejected(aws: Aws, pending_image: UploadImage) -> str:
     image_id = pending_image(tags=["cats"])
-    key = schema.original_object_key(image_id)
+    key = schema.incoming_object_key(image_id)
     etag = aws.put(key, b"this is not an image", "image/jpeg")
     deliver_object_created(BUCKET_NAME, key, 20, etag=etag)
     return image_id
@@ -278,7 +278,7 @@ def rejected(aws: Aws, pending_image: UploadImage) -> str:
 
 def failed(aws: Aws, pending_image: UploadImage) -> str:
     image_id = pending_image(tags=["cats"])
-    key = schema.original_object_key(image_id)
+    key = schema.incoming_object_key(image_id)
     etag = aws.put(key, picture_of(image_id), "image/jpeg")
     deliver_processing_failure(BUCKET_NAME, key, len(picture_of(image_id)), etag=etag)
     return image_id
@@ -462,7 +462,7 @@ def test_processing_that_read_before_an_edit_writes_the_edited_tags(
     )
 
     # When processing records the outcome
-    key = schema.original_object_key(image_id)
+    key = schema.incoming_object_key(image_id)
     etag = aws.put(key, picture_of(image_id), "image/jpeg")
     deliver_object_created(BUCKET_NAME, key, len(picture_of(image_id)), etag=etag)
 
@@ -478,7 +478,7 @@ def test_an_edit_that_read_a_pending_image_made_available_meanwhile_lists_its_ta
 ) -> None:
     # Given a pending image, and processing making it available between the edit's read and write
     image_id = pending_image(tags=["cats"])
-    key = schema.original_object_key(image_id)
+    key = schema.incoming_object_key(image_id)
     etag = aws.put(key, picture_of(image_id), "image/jpeg")
     race = BeforeFirstTransaction(
         aws, lambda: deliver_object_created(BUCKET_NAME, key, len(picture_of(image_id)), etag=etag)

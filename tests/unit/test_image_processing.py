@@ -5,6 +5,7 @@ Every case uses a real file (``tests.unit.images``) and the event S3 would send 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import subprocess
 import sys
@@ -26,15 +27,27 @@ WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"}
 
 
 def upload(aws: Aws, image_id: str, data: bytes, content_type: str = "image/jpeg") -> str:
-    """Store the bytes as the client's presigned POST would and deliver S3's event; their ETag."""
-    key = schema.original_object_key(image_id)
+    """Store the bytes as the client's presigned POST would and deliver S3's event; their revision."""
+    key = schema.incoming_object_key(image_id)
     etag = aws.put(key, data, content_type)
     deliver_object_created(BUCKET_NAME, key, len(data), etag=etag)
-    return etag
+    return revision_of(data)
 
 
-def variant_keys(image_id: str, etag: str) -> list[str]:
-    return sorted(schema.variant_object_key(image_id, etag, variant) for variant in schema.DERIVED_VARIANTS)
+def revision_of(data: bytes) -> str:
+    """The revision processing records for these bytes: their sha256."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def variant_keys(image_id: str, revision: str) -> list[str]:
+    return sorted(
+        schema.variant_object_key(image_id, revision, variant) for variant in schema.DERIVED_VARIANTS
+    )
+
+
+def stored_for(image_id: str, revision: str) -> list[str]:
+    """Exactly what the bucket holds for an image available with ``revision``: its original and variants."""
+    return sorted(schema.revision_object_keys(image_id, revision))
 
 
 def sorted_items(aws: Aws) -> list[dict[str, Any]]:
@@ -43,11 +56,6 @@ def sorted_items(aws: Aws) -> list[dict[str, Any]]:
 
 def write_calls(aws: Aws) -> list[str]:
     return [operation for operation, _ in aws.dynamodb_calls if operation in WRITES]
-
-
-def upload_state(aws: Aws, key: str) -> str:
-    tags = aws.s3.get_object_tagging(Bucket=BUCKET_NAME, Key=key)["TagSet"]
-    return {tag["Key"]: tag["Value"] for tag in tags}.get(schema.UPLOAD_STATE_TAG, "")
 
 
 def once_before_transaction(aws: Aws, action: Callable[[], None]) -> None:
@@ -71,10 +79,9 @@ def test_a_verified_jpeg_becomes_available_with_its_facts_and_variants(
     # Given a pending image whose JPEG (EXIF orientation 6, GPS tags) has just been uploaded
     image_id = pending_image(tags=["cats"])
     data = images.jpeg_rotated_with_gps(400, 200)
-    key = schema.original_object_key(image_id)
 
     # When S3 reports it
-    etag = upload(aws, image_id, data)
+    revision = upload(aws, image_id, data)
 
     # Then the image is available with the facts of its bytes
     image = api.get(image_id).json()
@@ -82,15 +89,18 @@ def test_a_verified_jpeg_becomes_available_with_its_facts_and_variants(
     assert (image["width"], image["height"], image["format"], image["frames"]) == (400, 200, "JPEG", 1)
     assert (image["size"], image["exif_orientation"], image["reason"]) == (len(data), 6, None)
     # And its variants are stored under its revision, upright WebPs without metadata
-    assert aws.variant_keys(image_id) == variant_keys(image_id, etag)
-    thumbnail_key = schema.variant_object_key(image_id, etag, schema.Variant.THUMBNAIL)
+    assert aws.variant_keys(image_id) == variant_keys(image_id, revision)
+    thumbnail_key = schema.variant_object_key(image_id, revision, schema.Variant.THUMBNAIL)
     stored = aws.s3.get_object(Bucket=BUCKET_NAME, Key=thumbnail_key)
     assert stored["ContentType"] == "image/webp"
     thumbnail = Image.open(io.BytesIO(stored["Body"].read()))
     assert (thumbnail.format, thumbnail.size) == ("WEBP", (128, 256))
     assert "exif" not in thumbnail.info
-    # And the original is marked verified, out of reach of the lifecycle rule for unverified uploads
-    assert upload_state(aws, key) == schema.VERIFIED
+    # And the upload left the quarantine: its bytes, exactly as sent, are the original of its
+    # revision (out of the lifecycle rule's reach), and nothing else is stored
+    original = aws.s3.get_object(Bucket=BUCKET_NAME, Key=schema.original_object_key(image_id, revision))
+    assert (original["Body"].read(), original["ContentType"]) == (data, "image/jpeg")
+    assert sorted(aws.object_keys()) == stored_for(image_id, revision)
     # And the record no longer expires
     record = aws.item(image_id)
     assert record is not None
@@ -259,16 +269,17 @@ def test_the_same_refused_bytes_posted_again_are_deleted_again(
 def test_a_duplicated_event_changes_nothing_and_writes_nothing(aws: Aws, pending_image: UploadImage) -> None:
     # Given an uploaded image that was processed once
     image_id = pending_image(tags=["cats"])
-    key = schema.original_object_key(image_id)
+    key = schema.incoming_object_key(image_id)
     data = images.jpeg()
-    etag = upload(aws, image_id, data)
+    etag = aws.put(key, data, "image/jpeg")
+    deliver_object_created(BUCKET_NAME, key, len(data), etag=etag)
     items, objects = sorted_items(aws), sorted(aws.object_keys())
     aws.dynamodb_calls.clear()
 
     # When S3 delivers the same event again
     deliver_object_created(BUCKET_NAME, key, len(data), etag=etag)
 
-    # Then nothing changed, and the only call was the read that told it was done
+    # Then nothing changed, and the only call was the read of the record (the upload is gone)
     assert sorted_items(aws) == items
     assert sorted(aws.object_keys()) == objects
     assert [operation for operation, _ in aws.dynamodb_calls] == ["GetItem"]
@@ -279,9 +290,10 @@ def test_a_late_event_for_replaced_bytes_changes_nothing(
 ) -> None:
     # Given two uploads through the same form, both processed
     image_id = pending_image()
-    key = schema.original_object_key(image_id)
+    key = schema.incoming_object_key(image_id)
     first = images.jpeg(seed=1)
-    first_etag = upload(aws, image_id, first)
+    first_etag = aws.put(key, first, "image/jpeg")
+    deliver_object_created(BUCKET_NAME, key, len(first), etag=first_etag)
     upload(aws, image_id, images.jpeg(seed=2))
     items = sorted_items(aws)
     aws.dynamodb_calls.clear()
@@ -321,8 +333,9 @@ def test_a_re_upload_is_processed_again_and_its_facts_and_variants_replace_the_o
     assert tag_item is not None
     assert (tag_item["width"], tag_item["size"]) == (300, len(third_data))
     assert [item["width"] for item in api.list(tag="cats").json()["items"]] == [300]
-    # And only the current upload's variants exist
-    assert aws.variant_keys(image_id) == variant_keys(image_id, third)
+    # And only the current upload's original and variants exist
+    assert sorted(aws.object_keys()) == stored_for(image_id, third)
+    assert aws.read(schema.original_object_key(image_id, third)) == third_data
     assert first != second != third
 
 
@@ -332,7 +345,7 @@ def test_two_runs_for_the_same_upload_record_it_once(
     # Given an upload whose event is being processed twice at once: the other run records
     # it just before this one writes
     image_id = pending_image(tags=["cats"])
-    key = schema.original_object_key(image_id)
+    key = schema.incoming_object_key(image_id)
     data = images.jpeg()
     etag = aws.put(key, data, "image/jpeg")
     once_before_transaction(aws, lambda: deliver_object_created(BUCKET_NAME, key, len(data), etag=etag))
@@ -340,10 +353,10 @@ def test_two_runs_for_the_same_upload_record_it_once(
     # When this run writes
     deliver_object_created(BUCKET_NAME, key, len(data), etag=etag)
 
-    # Then its conditional write lost, it saw its own upload recorded, and kept the variants
+    # Then its conditional write lost, it saw its own upload recorded, and kept its objects
     assert [op for op in write_calls(aws) if op == "TransactWriteItems"] == ["TransactWriteItems"] * 2
     assert api.get(image_id).json()["status"] == "available"
-    assert aws.variant_keys(image_id) == variant_keys(image_id, etag)
+    assert sorted(aws.object_keys()) == stored_for(image_id, revision_of(data))
     assert len(api.list(tag="cats").json()["items"]) == 1
 
 
@@ -353,21 +366,233 @@ def test_a_run_overtaken_by_a_newer_upload_leaves_the_newer_one_recorded(
     # Given a run processing the first upload, and a second upload posted and processed
     # before the first run writes
     image_id = pending_image()
-    key = schema.original_object_key(image_id)
+    key = schema.incoming_object_key(image_id)
     first = images.jpeg(64, 48, seed=1)
-    aws.put(key, first, "image/jpeg")
-    first_etag = aws.s3.head_object(Bucket=BUCKET_NAME, Key=key)["ETag"].strip('"')
+    first_etag = aws.put(key, first, "image/jpeg")
     second = images.jpeg(80, 60, seed=2)
-    second_etag: list[str] = []
-    once_before_transaction(aws, lambda: second_etag.append(upload(aws, image_id, second)))
+    once_before_transaction(aws, lambda: upload(aws, image_id, second))
 
     # When the first run writes
     deliver_object_created(BUCKET_NAME, key, len(first), etag=first_etag)
 
-    # Then the second upload is what the record says, and only its variants exist
+    # Then the second upload is what the record says, and only its original and variants exist
     image = api.get(image_id).json()
     assert (image["width"], image["size"]) == (80, len(second))
-    assert aws.variant_keys(image_id) == variant_keys(image_id, second_etag[0])
+    assert sorted(aws.object_keys()) == stored_for(image_id, revision_of(second))
+
+
+# --- re-posted uploads: the quarantine ---------------------------------------------------------------
+
+
+def fail_once(client: Any, event_name: str) -> None:
+    """Make the service's next call named by ``event_name`` raise: a crash at that point of a run."""
+    done: list[bool] = []
+
+    def hook(**_: Any) -> None:
+        if not done:
+            done.append(True)
+            raise RuntimeError(f"crash at {event_name}")
+
+    client.meta.events.register(event_name, hook)
+
+
+def test_the_same_bytes_posted_again_leave_one_verified_original_and_an_empty_quarantine(
+    api: ApiClient, aws: Aws, pending_image: UploadImage
+) -> None:
+    # Given an available image (the defect: a retried POST stored its bytes again, tagged
+    # unverified, "already processed" never retagged them, and the lifecycle rule deleted them)
+    image_id = pending_image(tags=["cats"])
+    data = images.jpeg(seed=5)
+    revision = upload(aws, image_id, data)
+    facts = api.get(image_id).json()
+    items = sorted_items(aws)
+    aws.dynamodb_calls.clear()
+
+    # When the client retries its POST with the very same bytes
+    assert upload(aws, image_id, data) == revision
+
+    # Then exactly its one original and its variants remain, nothing under the incoming prefix,
+    # the record unchanged and not written
+    assert sorted(aws.object_keys()) == stored_for(image_id, revision)
+    assert aws.read(schema.original_object_key(image_id, revision)) == data
+    assert api.get(image_id).json() == facts
+    assert sorted_items(aws) == items
+    assert write_calls(aws) == []
+
+
+def test_a_re_upload_is_not_served_until_processing_accepts_it(
+    api: ApiClient, aws: Aws, pending_image: UploadImage
+) -> None:
+    # Given an available image, and other bytes posted through its form but not yet processed
+    image_id = pending_image()
+    first = images.jpeg(64, 48, seed=1)
+    first_revision = upload(aws, image_id, first)
+    second = images.jpeg(80, 60, seed=2)
+    key = schema.incoming_object_key(image_id)
+    etag = aws.put(key, second, "image/jpeg")
+
+    # When the original is downloaded meanwhile, Then it is the accepted bytes
+    url = api.download(image_id).json()["url"]
+    assert url.split("?")[0].endswith(schema.original_object_key(image_id, first_revision))
+    assert aws.read(schema.original_object_key(image_id, first_revision)) == first
+
+    # And once processing accepted the new bytes, they are what is served, and they alone remain
+    deliver_object_created(BUCKET_NAME, key, len(second), etag=etag)
+    second_revision = revision_of(second)
+    url = api.download(image_id).json()["url"]
+    assert url.split("?")[0].endswith(schema.original_object_key(image_id, second_revision))
+    assert sorted(aws.object_keys()) == stored_for(image_id, second_revision)
+
+
+def test_a_refused_re_upload_is_never_copied_to_the_originals(
+    api: ApiClient, aws: Aws, pending_image: UploadImage
+) -> None:
+    # Given an available image
+    image_id = pending_image()
+    upload(aws, image_id, images.jpeg(seed=1))
+    copies: list[dict[str, Any]] = []
+    aws.service_s3.meta.events.register(
+        "before-parameter-build.s3.CopyObject", lambda params, **_: copies.append(params)
+    )
+
+    # When refused bytes are posted through its form and processed
+    upload(aws, image_id, images.truncated(images.jpeg(200, 150, seed=2)))
+
+    # Then nothing was copied to the originals, and the image is rejected without bytes
+    assert copies == []
+    assert api.get(image_id).json()["status"] == "rejected"
+    assert aws.object_keys() == []
+
+
+def test_bytes_replaced_after_they_were_read_are_not_copied(
+    api: ApiClient, aws: Aws, pending_image: UploadImage
+) -> None:
+    # Given a run that has read and verified an upload, when other bytes replace it just before
+    # the run copies it to the originals
+    image_id = pending_image()
+    key = schema.incoming_object_key(image_id)
+    first = images.jpeg(64, 48, seed=1)
+    first_etag = aws.put(key, first, "image/jpeg")
+    second = images.truncated(images.jpeg(80, 60, seed=2))
+    replaced: list[str] = []
+
+    def replace(**_: Any) -> None:
+        if not replaced:
+            replaced.append(aws.put(key, second, "image/jpeg"))
+
+    aws.service_s3.meta.events.register("before-call.s3.CopyObject", replace)
+
+    # When the run goes on
+    deliver_object_created(BUCKET_NAME, key, len(first), etag=first_etag)
+
+    # Then it copied nothing (the copy names the ETag it verified), recorded nothing and left
+    # none of its variants: the new bytes wait, unserved, for their own event
+    assert api.get(image_id).json()["status"] == "pending"
+    assert aws.object_keys() == [key]
+    assert aws.read(key) == second
+
+
+def test_a_run_that_crashed_between_copy_and_record_is_repaired_by_the_retry(
+    api: ApiClient, aws: Aws, available_image: UploadImage
+) -> None:
+    # Given an available image re-uploaded, whose run crashed after copying the new original
+    # but before recording it
+    image_id = available_image()
+    key = schema.incoming_object_key(image_id)
+    data = images.jpeg(80, 60, seed=21)
+    etag = aws.put(key, data, "image/jpeg")
+    fail_once(aws.service_dynamodb, "before-call.dynamodb.TransactWriteItems")
+    with pytest.raises(RuntimeError):
+        deliver_object_created(BUCKET_NAME, key, len(data), etag=etag)
+    assert api.get(image_id).json()["width"] == 32  # the first upload is still what is served
+
+    # When Lambda retries the event
+    deliver_object_created(BUCKET_NAME, key, len(data), etag=etag)
+
+    # Then the new bytes are recorded, and exactly their original and variants remain
+    assert api.get(image_id).json()["width"] == 80
+    assert sorted(aws.object_keys()) == stored_for(image_id, revision_of(data))
+
+
+def test_a_run_that_crashed_after_recording_is_finished_by_the_retry(
+    api: ApiClient, aws: Aws, available_image: UploadImage
+) -> None:
+    # Given an available image re-uploaded, whose run crashed after recording the new bytes,
+    # before deleting the replaced original and the upload
+    image_id = available_image()
+    key = schema.incoming_object_key(image_id)
+    data = images.jpeg(80, 60, seed=22)
+    etag = aws.put(key, data, "image/jpeg")
+    fail_once(aws.service_s3, "before-call.s3.DeleteObjects")
+    with pytest.raises(RuntimeError):
+        deliver_object_created(BUCKET_NAME, key, len(data), etag=etag)
+    assert len(aws.original_keys(image_id)) == 2
+    assert key in aws.object_keys()
+
+    # When Lambda retries the event
+    deliver_object_created(BUCKET_NAME, key, len(data), etag=etag)
+
+    # Then nothing is orphaned: one original, its variants, an empty quarantine
+    assert api.get(image_id).json()["width"] == 80
+    assert sorted(aws.object_keys()) == stored_for(image_id, revision_of(data))
+
+
+def test_a_run_that_crashed_after_recording_a_rejection_is_finished_by_the_retry(
+    api: ApiClient, aws: Aws, available_image: UploadImage
+) -> None:
+    # Given an available image re-uploaded with refused bytes, whose run crashed after recording
+    # the rejection, before deleting the replaced original and the upload
+    image_id = available_image()
+    key = schema.incoming_object_key(image_id)
+    data = images.TEXT
+    etag = aws.put(key, data, "image/jpeg")
+    fail_once(aws.service_s3, "before-call.s3.DeleteObjects")
+    with pytest.raises(RuntimeError):
+        deliver_object_created(BUCKET_NAME, key, len(data), etag=etag)
+    assert api.get(image_id).json()["status"] == "rejected"
+    assert aws.original_keys(image_id) != []
+
+    # When Lambda retries the event
+    deliver_object_created(BUCKET_NAME, key, len(data), etag=etag)
+
+    # Then the rejected image has no bytes left at all
+    assert aws.object_keys() == []
+
+
+def test_a_failure_of_an_upload_recorded_before_a_crash_finishes_it(
+    api: ApiClient, aws: Aws, available_image: UploadImage
+) -> None:
+    # Given a re-upload recorded by a run that then crashed on every attempt before cleaning up
+    image_id = available_image()
+    key = schema.incoming_object_key(image_id)
+    data = images.jpeg(80, 60, seed=23)
+    etag = aws.put(key, data, "image/jpeg")
+    fail_once(aws.service_s3, "before-call.s3.DeleteObjects")
+    with pytest.raises(RuntimeError):
+        deliver_object_created(BUCKET_NAME, key, len(data), etag=etag)
+
+    # When Lambda hands the event to the failure function
+    deliver_processing_failure(BUCKET_NAME, key, len(data), etag=etag)
+
+    # Then the image stays available with the recorded bytes, and the clean-up is finished
+    assert (api.get(image_id).json()["status"], api.get(image_id).json()["width"]) == ("available", 80)
+    assert sorted(aws.object_keys()) == stored_for(image_id, revision_of(data))
+
+
+def test_deleting_an_image_removes_its_upload_originals_and_variants(
+    api: ApiClient, aws: Aws, available_image: UploadImage
+) -> None:
+    # Given an available image with a re-upload waiting in the quarantine
+    image_id = available_image()
+    aws.put(schema.incoming_object_key(image_id), images.jpeg(seed=24), "image/jpeg")
+
+    # When its owner deletes it
+    assert api.delete(image_id).status_code == 204
+
+    # Then nothing of it is left; the waiting upload's event then finds no record and no bytes
+    assert aws.object_keys() == []
+    deliver_object_created(BUCKET_NAME, schema.incoming_object_key(image_id), 11)
+    assert aws.object_keys() == []
 
 
 # --- duplicates -----------------------------------------------------------------------------------
@@ -420,9 +645,10 @@ def test_an_image_re_uploaded_with_the_same_bytes_is_no_duplicate_of_itself(
 
 
 def test_an_object_without_a_record_is_deleted_with_any_variants(aws: Aws, api: ApiClient) -> None:
-    # Given an object under the originals prefix that no upload registered, and a stray variant
+    # Given an upload that nothing registered, and a stray variant and original of its id
     stray_id = "0" * 32
     aws.put(schema.variant_object_key(stray_id, "abc", schema.Variant.THUMBNAIL), b"webp")
+    aws.put(schema.original_object_key(stray_id, "abc"), images.jpeg())
 
     # When it is reported
     upload(aws, stray_id, images.jpeg())
@@ -451,7 +677,7 @@ def test_an_object_arriving_after_its_pending_record_expired_is_an_orphan(
 
 def test_object_keys_in_events_are_url_decoded(aws: Aws, api: ApiClient) -> None:
     # Given an object whose key S3 reports URL-encoded (a space becomes '+', '!' becomes '%21')
-    key = f"{schema.ORIGINALS_PREFIX}holiday photo!.jpg"
+    key = f"{schema.INCOMING_PREFIX}holiday photo!.jpg"
     aws.put(key, images.jpeg())
 
     # When it is reported
@@ -516,27 +742,34 @@ def test_object_gone_before_processing_leaves_the_image_pending(
     image_id = pending_image()
 
     # When it is processed
-    deliver_object_created(BUCKET_NAME, schema.original_object_key(image_id), 11, etag="0" * 32)
+    deliver_object_created(BUCKET_NAME, schema.incoming_object_key(image_id), 11, etag="0" * 32)
 
     # Then the image stays pending
     assert api.get(image_id).json()["status"] == "pending"
 
 
-def test_objects_outside_the_originals_prefix_are_ignored(aws: Aws, api: ApiClient) -> None:
-    # Given an object elsewhere in the bucket (variants live outside the prefix too)
-    aws.put("variants/abc/def/thumbnail.webp", b"webp")
+@pytest.mark.parametrize(
+    "key",
+    [
+        schema.variant_object_key("0" * 32, "abc", schema.Variant.THUMBNAIL),
+        schema.original_object_key("0" * 32, "abc"),
+    ],
+)
+def test_objects_outside_the_incoming_prefix_are_ignored(aws: Aws, api: ApiClient, key: str) -> None:
+    # Given an object elsewhere in the bucket: a variant, or an original processing wrote
+    aws.put(key, b"bytes")
 
-    # When it is reported
-    deliver_object_created(BUCKET_NAME, "variants/abc/def/thumbnail.webp", 4)
+    # When it is reported (the bucket notifies for the incoming prefix only; should it not)
+    deliver_object_created(BUCKET_NAME, key, 5)
 
     # Then it is left alone and the table is not even read
-    assert aws.object_keys() == ["variants/abc/def/thumbnail.webp"]
+    assert aws.object_keys() == [key]
     assert aws.dynamodb_calls == []
 
 
 def test_events_for_another_bucket_are_ignored(aws: Aws, api: ApiClient) -> None:
     # Given an object in our bucket with the key an event from another bucket names
-    key = schema.original_object_key("0" * 32)
+    key = schema.incoming_object_key("0" * 32)
     aws.put(key, images.jpeg())
 
     # When the event names another bucket
@@ -555,7 +788,7 @@ def test_processing_an_image_with_the_fault_tag_fails_and_changes_nothing(
 ) -> None:
     # Given an image tagged with the test stage's fault tag, whose bytes arrived
     image_id = pending_image(tags=[FAULT_TAG])
-    key = schema.original_object_key(image_id)
+    key = schema.incoming_object_key(image_id)
     data = images.jpeg()
     etag = aws.put(key, data, "image/jpeg")
 
@@ -572,12 +805,15 @@ def test_processing_an_image_with_the_fault_tag_fails_and_changes_nothing(
 def test_an_event_that_failed_every_attempt_marks_its_image_failed_and_deletes_its_bytes(
     api: ApiClient, aws: Aws, clock: FakeClock, pending_image: UploadImage
 ) -> None:
-    # Given an image whose processing failed every attempt, after the first one stored variants
+    # Given an image whose processing failed every attempt, after the first one stored a variant
+    # and copied the original
     image_id = pending_image(tags=[FAULT_TAG])
-    key = schema.original_object_key(image_id)
+    key = schema.incoming_object_key(image_id)
     data = images.jpeg()
     etag = aws.put(key, data, "image/jpeg")
-    aws.put(schema.variant_object_key(image_id, etag, schema.Variant.PREVIEW), b"webp", "image/webp")
+    revision = revision_of(data)
+    aws.put(schema.variant_object_key(image_id, revision, schema.Variant.PREVIEW), b"webp", "image/webp")
+    aws.put(schema.original_object_key(image_id, revision), data, "image/jpeg")
     clock.set("2026-03-01T12:10:00+00:00")
 
     # When Lambda hands the event to the failure function
@@ -598,7 +834,7 @@ def test_bytes_whose_processing_failed_get_another_chance_when_posted_again(
 ) -> None:
     # Given an image whose upload failed for good (a passing outage, say), its bytes deleted
     image_id = pending_image()
-    key = schema.original_object_key(image_id)
+    key = schema.incoming_object_key(image_id)
     data = images.jpeg()
     etag = aws.put(key, data, "image/jpeg")
     deliver_processing_failure(BUCKET_NAME, key, len(data), etag=etag)
@@ -617,7 +853,7 @@ def test_the_same_bytes_failing_again_are_failed_and_deleted_again(
 ) -> None:
     # Given an image whose upload failed, and the same bytes posted again
     image_id = pending_image(tags=[FAULT_TAG])
-    key = schema.original_object_key(image_id)
+    key = schema.incoming_object_key(image_id)
     data = images.jpeg()
     etag = aws.put(key, data, "image/jpeg")
     deliver_processing_failure(BUCKET_NAME, key, len(data), etag=etag)
@@ -638,7 +874,7 @@ def test_a_failure_of_an_available_images_re_upload_takes_it_out_of_every_listin
 ) -> None:
     # Given an available image, re-uploaded with bytes whose processing then failed for good
     image_id = available_image(tags=["cats"])
-    key = schema.original_object_key(image_id)
+    key = schema.incoming_object_key(image_id)
     data = images.jpeg(seed=11)
     etag = aws.put(key, data, "image/jpeg")
 
@@ -657,7 +893,7 @@ def test_a_failure_of_bytes_replaced_since_is_left_to_the_newer_upload(
 ) -> None:
     # Given a failed event for a first upload, and a second upload processed meanwhile
     image_id = pending_image()
-    key = schema.original_object_key(image_id)
+    key = schema.incoming_object_key(image_id)
     first = images.jpeg(seed=1)
     first_etag = aws.put(key, first, "image/jpeg")
     upload(aws, image_id, images.jpeg(seed=2))
@@ -678,18 +914,20 @@ def test_a_failure_of_an_upload_that_was_recorded_after_all_changes_nothing(
     # Given an upload that was recorded (say the last attempt wrote, then timed out)
     image_id = pending_image()
     data = images.jpeg()
-    etag = upload(aws, image_id, data)
+    key = schema.incoming_object_key(image_id)
+    etag = aws.put(key, data, "image/jpeg")
+    deliver_object_created(BUCKET_NAME, key, len(data), etag=etag)
     items = sorted_items(aws)
 
     # When its failure arrives
-    deliver_processing_failure(BUCKET_NAME, schema.original_object_key(image_id), len(data), etag=etag)
+    deliver_processing_failure(BUCKET_NAME, key, len(data), etag=etag)
 
     # Then the image stays available
     assert sorted_items(aws) == items
 
 
 def test_a_failure_for_an_object_nobody_registered_deletes_it(aws: Aws, api: ApiClient) -> None:
-    key = schema.original_object_key("f" * 32)
+    key = schema.incoming_object_key("f" * 32)
     etag = aws.put(key, images.jpeg())
 
     deliver_processing_failure(BUCKET_NAME, key, 11, etag=etag)

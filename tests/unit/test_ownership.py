@@ -196,7 +196,7 @@ def test_only_the_owner_is_told_which_of_her_images_a_public_one_duplicates(
     private = pending_image(user_id="alice", tags=["cats"])
     public = pending_image(user_id="alice", tags=["cats"], visibility="public")
     for image_id in (private, public):
-        key = schema.original_object_key(image_id)
+        key = schema.incoming_object_key(image_id)
         deliver_object_created(BUCKET_NAME, key, len(data), etag=aws.put(key, data, "image/jpeg"))
     assert api.get(public).json()["duplicate_of"] == private
 
@@ -244,7 +244,7 @@ def test_a_public_upload_that_is_rejected_is_never_listed_or_shown_to_others(
 ) -> None:
     # Given alice's public pending image, and bytes that are no acceptable JPEG
     image_id = pending_image(user_id="alice", tags=["cats"], visibility="public")
-    key = schema.original_object_key(image_id)
+    key = schema.incoming_object_key(image_id)
 
     # When they are processed
     deliver_object_created(BUCKET_NAME, key, len(data), etag=aws.put(key, data, "image/jpeg"))
@@ -264,7 +264,7 @@ def test_a_public_images_rejected_re_upload_takes_it_out_of_the_public_listing(
     assert public_ids(api) == public_ids(api, tag="cats") == [image_id]
 
     # When she posts a text file through the same form
-    key = schema.original_object_key(image_id)
+    key = schema.incoming_object_key(image_id)
     deliver_object_created(BUCKET_NAME, key, len(images.TEXT), etag=aws.put(key, images.TEXT, "image/jpeg"))
 
     # Then it is rejected and gone from the public listings, and hidden from others
@@ -282,7 +282,7 @@ def test_a_public_image_whose_processing_failed_is_never_listed_publicly(
 ) -> None:
     # Given alice's public image, re-uploaded with bytes whose processing failed for good
     image_id = available_image(user_id="alice", tags=["cats"], visibility="public")
-    key = schema.original_object_key(image_id)
+    key = schema.incoming_object_key(image_id)
     data = images.jpeg(seed=11)
     etag = aws.put(key, data, "image/jpeg")
 

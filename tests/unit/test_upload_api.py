@@ -145,8 +145,8 @@ def test_presigned_post_pins_the_key_the_content_type_and_the_size(api: ApiClien
     image_id = result.json()["image_id"]
     upload = result.json()["upload"]
 
-    # Then the form posts to the bucket, for exactly the image's original
-    key = schema.original_object_key(image_id)
+    # Then the form posts to the bucket, for exactly the image's incoming (quarantine) key
+    key = schema.incoming_object_key(image_id)
     assert BUCKET_NAME in upload["url"]
     assert upload["fields"]["key"] == key
     assert upload["fields"]["Content-Type"] == "image/png"
@@ -159,14 +159,15 @@ def test_presigned_post_pins_the_key_the_content_type_and_the_size(api: ApiClien
     assert {"key": key} in conditions
     assert {"Content-Type": "image/png"} in conditions
     assert ["content-length-range", 1, MAX_UPLOAD_BYTES] in conditions
-    # And the object is stored tagged unverified, which only processing changes (the bucket
-    # expires objects that keep the tag)
-    tagging = (
-        f"<Tagging><TagSet><Tag><Key>{schema.UPLOAD_STATE_TAG}</Key><Value>{schema.UNVERIFIED}</Value></Tag>"
-        "</TagSet></Tagging>"
-    )
-    assert upload["fields"]["tagging"] == tagging
-    assert {"tagging": tagging} in conditions
+    # And nothing else: no tags (what is unverified is told by the prefix, not a tag)
+    assert set(upload["fields"]) - {"policy", "x-amz-signature"} == {
+        "key",
+        "Content-Type",
+        "x-amz-algorithm",
+        "x-amz-credential",
+        "x-amz-date",
+        "x-amz-security-token",
+    }
     # And it expires after the configured time
     expiration = datetime.fromisoformat(policy["expiration"])
     expected = before + timedelta(seconds=UPLOAD_URL_EXPIRES_SECONDS)

@@ -79,17 +79,20 @@ def test_presigned_urls_use_the_public_endpoint_with_path_style(
 
     # When an image is uploaded, processed and downloaded
     upload = api.upload().json()
-    key = schema.original_object_key(upload["image_id"])
+    key = schema.incoming_object_key(upload["image_id"])
     data = images.jpeg()
     etag = aws.put(key, data, "image/jpeg")
     deliver_object_created(BUCKET_NAME, key, len(data), etag=etag)
     download = api.download(upload["image_id"]).json()
+    record = aws.item(upload["image_id"])
+    assert record is not None
+    original = schema.original_object_key(upload["image_id"], record["revision"])
 
     # Then both links address the bucket by path on the public endpoint, signed with SigV4
     assert upload["upload"]["url"] == f"http://127.0.0.1:4566/{BUCKET_NAME}"
     assert upload["upload"]["fields"]["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
     url = urlsplit(download["url"])
-    assert (url.scheme, url.netloc, url.path) == ("http", "127.0.0.1:4566", f"/{BUCKET_NAME}/{key}")
+    assert (url.scheme, url.netloc, url.path) == ("http", "127.0.0.1:4566", f"/{BUCKET_NAME}/{original}")
     assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url.query
     # And the data calls still went to the service's own endpoint (moto here), not the public one
     assert api.get(upload["image_id"]).json()["status"] == "available"

@@ -3,22 +3,30 @@
 A bucket with an S3 notification (CDK's Python custom resource) and auto-deleted objects
 (CDK's Node.js custom resource), a table with a GSI, TTL and point-in-time recovery, a
 Python and a Node.js function behind a REST API, and log retention (Node.js custom resource).
+Three functions invoked asynchronously, with timeouts over a minute, their retry settings,
+an SQS on-failure destination each and a dead-letter queue, for the retry tests.
 """
 
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 FUNCTIONS = Path(__file__).parent / "functions"
 STACK_NAME = "LocalCloudTestStack"
 GSI_NAME = "by-group"
+# Over the 60 s that an HTTP client waits by default: the asynchronous retry tests need
+# attempts that outlast it.
+ASYNC_TIMEOUT_SECONDS = 65
 
 
 class LocalCloudTestStack(cdk.Stack):
@@ -46,7 +54,7 @@ class LocalCloudTestStack(cdk.Stack):
         environment = {"TABLE_NAME": table.table_name, "BUCKET_NAME": bucket.bucket_name}
         python_code = lambda_.Code.from_asset(str(FUNCTIONS / "python"))
 
-        def python_function(name: str, handler: str, timeout: int) -> lambda_.Function:
+        def python_function(name: str, handler: str, timeout: int, **kwargs: Any) -> lambda_.Function:
             return lambda_.Function(
                 self,
                 name,
@@ -55,6 +63,7 @@ class LocalCloudTestStack(cdk.Stack):
                 code=python_code,
                 timeout=cdk.Duration.seconds(timeout),
                 environment=environment,
+                **kwargs,
             )
 
         api_python = python_function("ApiPython", "index.api", 10)
@@ -70,6 +79,28 @@ class LocalCloudTestStack(cdk.Stack):
             # LogRetention is one of CDK's Node.js custom resources.
             log_retention=logs.RetentionDays.ONE_WEEK,
         )
+        # Invoked asynchronously: each attempt records itself in the table, then fails as the
+        # event asks. Each function's on-failure destination is its own queue; the one with
+        # two retries also has a dead-letter queue, as the image service's processing has.
+        dead_letters = sqs.Queue(self, "AsyncDeadLetters")
+        async_outputs = {"AsyncDeadLettersUrl": dead_letters.queue_url}
+        for name, settings in {
+            "Retry2": {"retry_attempts": 2, "dead_letter_queue": dead_letters},
+            "Retry0": {"retry_attempts": 0},
+            "MaxAge60": {"retry_attempts": 2, "max_event_age": cdk.Duration.seconds(60)},
+        }.items():
+            failures = sqs.Queue(self, f"{name}Failures")
+            function = python_function(
+                f"Async{name}",
+                "index.async_attempt",
+                ASYNC_TIMEOUT_SECONDS,
+                on_failure=destinations.SqsDestination(failures),
+                **settings,
+            )
+            table.grant_write_data(function)
+            async_outputs[f"Async{name}Function"] = function.function_name
+            async_outputs[f"Async{name}FailuresUrl"] = failures.queue_url
+
         bucket.grant_read(api_python)
         bucket.grant_read(api_node)
         table.grant_write_data(recorder)
@@ -90,6 +121,7 @@ class LocalCloudTestStack(cdk.Stack):
             "ApiStage": api.deployment_stage.stage_name,
             "DirectFunction": direct.function_name,
             "NodeFunction": api_node.function_name,
+            **async_outputs,
         }.items():
             cdk.CfnOutput(self, name, value=value)
 

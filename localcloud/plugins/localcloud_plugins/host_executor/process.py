@@ -22,6 +22,9 @@ from typing import Any
 
 from .runtimes import CONTROL_IN_ENV, CONTROL_OUT_ENV
 
+# How often a waiting invocation looks whether the runtime process is still there.
+EXIT_CHECK_SECONDS = 0.2
+
 
 class RuntimeStartError(Exception):
     """The runtime process did not come up."""
@@ -123,15 +126,20 @@ class RuntimeProcess:
 
     def _read_message(self, deadline: float) -> dict[str, Any] | None:
         """Read one JSON line from the answer pipe; None on timeout or when the process died."""
+        # poll, not select: LocalStack holds many files, and select() fails on fds >= 1024.
+        poller = select.poll()
+        poller.register(self._from_child, select.POLLIN)
         while b"\n" not in self._buffer:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            # poll, not select: LocalStack holds many files, and select() fails on fds >= 1024.
-            poller = select.poll()
-            poller.register(self._from_child, select.POLLIN)
-            if not poller.poll(math.ceil(remaining * 1000)):
-                return None
+            if not poller.poll(math.ceil(min(remaining, EXIT_CHECK_SECONDS) * 1000)):
+                # A process the function started may hold the pipe open after the runtime
+                # died, so its end never comes: look at the runtime itself. Whatever it wrote
+                # before exiting is read first.
+                if self._proc is not None and self._proc.poll() is not None and not poller.poll(0):
+                    return None
+                continue
             chunk = os.read(self._from_child, 65536)
             if not chunk:  # the process closed its end: it exited (or is about to)
                 if self._proc:

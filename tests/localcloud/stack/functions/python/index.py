@@ -2,6 +2,8 @@
 
 import json
 import os
+import signal
+import subprocess
 import time
 
 import boto3
@@ -49,6 +51,44 @@ def on_object_created(event, context):
                 "size": record["s3"]["object"].get("size", 0),
             }
         )
+
+
+def async_attempt(event, context):
+    """Invoked asynchronously by the retry tests: records this attempt, then does as the event says.
+
+    Each attempt writes when it started and until when it can run at most: its deadline (the
+    local cloud kills it there), or for a crash the moment just before it. It also starts a
+    child process, which must not outlive the attempt.
+    """
+    table = boto3.resource("dynamodb").Table(TABLE_NAME)
+    started_ms = int(time.time() * 1000)
+    child = subprocess.Popen(["sleep", "900"])
+    attempt = {
+        "pk": f"ATTEMPT#{event['run']}",
+        "sk": f"{started_ms}#{os.getpid()}",
+        "started_ms": started_ms,
+        "ends_by_ms": started_ms + context.get_remaining_time_in_millis(),
+        "pid": os.getpid(),
+        "child_pid": child.pid,
+        "request_id": context.aws_request_id,
+    }
+    behaviour = event["behaviour"]
+    if behaviour == "succeed":
+        child.kill()
+        child.wait()
+        table.put_item(Item={**attempt, "ends_by_ms": int(time.time() * 1000)})
+        return {"pid": os.getpid()}
+    if behaviour == "time_out":
+        table.put_item(Item=attempt)
+        time.sleep(context.get_remaining_time_in_millis() / 1000 + 60)
+        raise RuntimeError("still running a minute past the deadline: the local cloud did not stop it")
+    if behaviour not in ("exit", "kill"):
+        raise ValueError(f"unknown behaviour {behaviour!r}")
+    # A crash: the process ends here without an answer, leaving its child behind.
+    table.put_item(Item={**attempt, "ends_by_ms": int(time.time() * 1000)})
+    if behaviour == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    os._exit(3)
 
 
 def _json(status, body):
