@@ -324,7 +324,32 @@ class Image(BaseModel):
     three fields are bookkeeping, stored but never shown.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "image_id": "3f2a9c0e8b1d4e6fa7c5b2d1e0f9a8b7",
+                    "user_id": "alice",
+                    "tags": ["cat", "garden"],
+                    "description": "Mia in the sun",
+                    "content_type": "image/png",
+                    "size": 70,
+                    "status": "available",
+                    "created_at": "2026-03-01T12:00:00.000000Z",
+                    "visibility": "public",
+                    "width": 2,
+                    "height": 2,
+                    "format": "PNG",
+                    "sha256": "9f3c2b7e1d0a4c5b8e6f7a9d2c1b0e3f4a5d6c7b8e9f0a1b2c3d4e5f6a7b8c9d",
+                    "frames": 1,
+                    "exif_orientation": 1,
+                    "duplicate_of": None,
+                    "reason": None,
+                }
+            ]
+        },
+    )
 
     image_id: str
     user_id: str
@@ -384,16 +409,54 @@ class PresignedPost(BaseModel):
 class UploadGrant(BaseModel):
     """Where and how the client uploads the image it just registered."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "image_id": "3f2a9c0e8b1d4e6fa7c5b2d1e0f9a8b7",
+                    "upload": {
+                        "url": "https://images-bucket.s3.amazonaws.com/",
+                        "fields": {
+                            "Content-Type": "image/png",
+                            "key": "incoming/3f2a9c0e8b1d4e6fa7c5b2d1e0f9a8b7",
+                            "policy": "eyJleHBpcmF0aW9uIjogIi4uLiJ9",
+                            "x-amz-algorithm": "AWS4-HMAC-SHA256",
+                            "x-amz-credential": "AKIA.../20260301/eu-west-1/s3/aws4_request",
+                            "x-amz-date": "20260301T120000Z",
+                            "x-amz-signature": "0a1b2c...",
+                        },
+                    },
+                    "expires_in": 900,
+                }
+            ]
+        }
+    )
+
     image_id: str
     upload: PresignedPost
     expires_in: int
 
 
 class DownloadLink(BaseModel):
+    """A presigned GET of the original or a variant, valid ``expires_in`` seconds."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://images-bucket.s3.amazonaws.com/originals/3f2a.../9f3c...?X-Amz-Signature=...",
+                    "expires_in": 300,
+                }
+            ]
+        }
+    )
+
     url: str
     expires_in: int
 
 
 class ImagePage(BaseModel):
+    """One page of a listing; ``next_cursor`` asks for the next (null: this is the last)."""
+
     items: list[Image]
     next_cursor: str | None
