@@ -44,7 +44,7 @@ ISSUER = "urn:image-service:local-dev-issuer"
 AUDIENCE = "image-service"
 ALGORITHM = "ES256"
 TOKEN_LIFETIME_SECONDS = 3600
-# The rule the service applies to user ids (image_core.models.UserId), checked here so that a
+# The rule the service applies to user ids (image_api.parameters.UserId), checked here so that a
 # mistyped name fails with a clear message instead of a token the API refuses.
 _USER_ID = re.compile(r"[A-Za-z0-9._@-]{1,128}")
 

@@ -123,3 +123,75 @@ def png_declaring(width: int, height: int) -> bytes:
 
 
 TEXT = b"This is a plain text file, not a picture.\n" * 20
+
+
+# --- hostile and unusual files -------------------------------------------------------------------
+
+
+def camera_mpo(size: tuple[int, int] = (4000, 3000), second: tuple[int, int] = (1600, 1200)) -> bytes:
+    """A JPEG carrying a second picture (MPO), as phones store depth maps and cameras previews.
+
+    Large enough that the first picture is decoded in draft mode; smooth, so the file stays small.
+    """
+    first = noise(40, 30, seed=11).resize(size)
+    extra = noise(16, 12, seed=12).resize(second)
+    return encoded(first, "MPO", save_all=True, append_images=[extra], quality=80)
+
+
+def _gif_blocks(data: bytes) -> tuple[bytes, bytes]:
+    """A Pillow-written GIF split into its header (with the global colour table) and its frames' blocks."""
+    flags = data[10]
+    header_end = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    assert data.endswith(b";")
+    return data[:header_end], data[header_end:-1]
+
+
+def gif_with_a_huge_second_frame(width: int = 10_000, height: int = 10_000) -> bytes:
+    """A GIF whose logical screen and first frame are 1x1 and whose second frame is width x height.
+
+    One colour compresses to a few dozen kilobytes; decoded, the second frame is the whole of it.
+    """
+    palette = [0, 0, 0, 255, 255, 255] * 2
+
+    def one_colour(size: tuple[int, int]) -> bytes:
+        image = Image.new("P", size, 1)
+        image.putpalette(palette)
+        return encoded(image, "GIF", optimize=False)
+
+    header, small_frame = _gif_blocks(one_colour((1, 1)))
+    _, huge_frame = _gif_blocks(one_colour((width, height)))
+    return header + small_frame + huge_frame + b";"
+
+
+def gif_of_tiny_frames(frames: int) -> bytes:
+    """A 1x1 GIF of many frames: a few bytes each, yet each costs its decoder a round of work."""
+    palette = [0, 0, 0, 255, 255, 255] * 2
+    image = Image.new("P", (1, 1), 1)
+    image.putpalette(palette)
+    header, frame = _gif_blocks(encoded(image, "GIF", optimize=False))
+    return header + frame * frames + b";"
+
+
+def heic_of_pictures(*sizes: tuple[int, int]) -> bytes:
+    """A HEIF holding a top-level picture of each size, in order (smooth, so it stays small)."""
+    pictures = [noise(8, 8, seed=n).resize(size) for n, size in enumerate(sizes)]
+    heif = pillow_heif.from_pillow(pictures[0])
+    for picture in pictures[1:]:
+        heif.add_from_pillow(picture)
+    out = io.BytesIO()
+    # x265's fastest preset: large pictures encode in seconds rather than a minute.
+    heif.save(out, quality=30, enc_params={"preset": "ultrafast"})
+    return out.getvalue()
+
+
+def progressive_jpeg_with_repeated_last_scan(width: int, height: int, repeats: int) -> bytes:
+    """A progressive JPEG whose last scan comes ``repeats`` times more: each is little data (a
+    refinement of bits already known), yet its decoder goes over every coefficient again.
+
+    Of one colour, so that the repeated scan (the last refinement of the luma's AC
+    coefficients, all zero) is a few bytes and the file stays small.
+    """
+    data = encoded(Image.new("RGB", (width, height), (90, 140, 200)), "JPEG", quality=90, progressive=True)
+    last_scan = data.rindex(b"\xff\xda")
+    assert data.endswith(b"\xff\xd9")
+    return data[:-2] + data[last_scan:-2] * repeats + b"\xff\xd9"

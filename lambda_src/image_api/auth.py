@@ -12,6 +12,7 @@ Needs PyJWT (with ``cryptography``), which only the API functions bundle.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Final, Protocol
@@ -21,8 +22,8 @@ from jwt.types import Options
 from pydantic import TypeAdapter, ValidationError
 
 from image_api.identity import Caller
+from image_api.parameters import UserId
 from image_core.errors import Unauthorized, Unavailable
-from image_core.models import UserId
 
 # Asymmetric only: with an HMAC algorithm allowed, a token "signed" with the issuer's public
 # key as the shared secret would verify. "none" is never in the list.
@@ -63,13 +64,42 @@ class InlineJwks:
             raise Unauthorized(Refusal.INVALID, reason=f"no key with kid {kid!r}") from None
 
 
+class CoolingDownJwksClient(jwt.PyJWKClient):
+    """PyJWT's JWKS client, which also holds back after a fetch that failed.
+
+    PyJWT's cooldown between refreshes starts only with a *successful* fetch: while the
+    issuer is down (or its set empty and expired), every request would fetch again and wait
+    up to the timeout for its failure. Here a failed fetch is not tried again for
+    ``failure_cooldown`` seconds; meanwhile, a request that needs one fails at once (keys
+    already cached keep verifying, since they need no fetch).
+    """
+
+    def __init__(self, uri: str, *, failure_cooldown: float, **options: Any) -> None:
+        super().__init__(uri, **options)
+        self._failure_cooldown = failure_cooldown
+        self._failed_at: float | None = None
+
+    def fetch_data(self) -> Any:
+        if self._failed_at is not None and time.monotonic() - self._failed_at < self._failure_cooldown:
+            raise jwt.PyJWKClientConnectionError("the JWKS fetch failed moments ago; not asked again yet")
+        try:
+            data = super().fetch_data()
+        except (jwt.PyJWTError, ValueError):
+            # Unreachable, timed out, not JSON (a ValueError PyJWT lets through), not a JWKS.
+            self._failed_at = time.monotonic()
+            raise
+        self._failed_at = None
+        return data
+
+
 class JwksEndpoint:
     """The issuer's JWKS, fetched from its URL by PyJWT's client and kept by the warm container.
 
     The set is cached for ``PyJWKClient``'s lifespan; a token naming a key the cached set lacks
     makes the client fetch the set again (at most once per cooldown, so that tokens with made-up
-    key ids cannot make this function hammer the issuer). A set that cannot be fetched or read
-    is the service's problem, ``Unavailable``, not the caller's.
+    key ids cannot make this function hammer the issuer; with ``CoolingDownJwksClient``, failed
+    fetches count too). A set that cannot be fetched or read is the service's problem,
+    ``Unavailable``, not the caller's.
     """
 
     def __init__(self, client: jwt.PyJWKClient) -> None:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from functools import cache
 
-import jwt
 from aws_lambda_powertools.event_handler import Request
 
-from image_api.auth import InlineJwks, JwksEndpoint, SigningKeys, TokenVerifier
+from image_api.auth import CoolingDownJwksClient, InlineJwks, JwksEndpoint, SigningKeys, TokenVerifier
 from image_api.identity import Caller
 from image_api.settings import AuthSettings, get_auth_settings
 from image_api.use_cases import ImageService
@@ -27,6 +26,9 @@ JWKS_FETCH_TIMEOUT_SECONDS = 3
 # stops verifying within this time. An unknown kid refreshes sooner (once per cooldown).
 JWKS_CACHE_SECONDS = 300
 JWKS_REFRESH_COOLDOWN_SECONDS = 30
+# After a fetch that failed, the issuer is not asked again for this long: requests meanwhile
+# are answered 503 at once instead of each waiting for the same failure.
+JWKS_FAILURE_COOLDOWN_SECONDS = 10
 
 
 @cache
@@ -61,8 +63,9 @@ def _signing_keys(settings: AuthSettings) -> SigningKeys:
         return InlineJwks(settings.jwks)
     assert settings.jwks_url is not None
     return JwksEndpoint(
-        jwt.PyJWKClient(
+        CoolingDownJwksClient(
             settings.jwks_url,
+            failure_cooldown=JWKS_FAILURE_COOLDOWN_SECONDS,
             # The whole set is cached (for the lifespan), not single keys: an LRU of keys would
             # keep trusting a withdrawn key for as long as the container lives.
             cache_jwk_set=True,

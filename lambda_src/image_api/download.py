@@ -11,9 +11,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from image_api.dependencies import image_service
 from image_api.identity import Caller
 from image_api.resolver import ImageIdInPath, api_function, current_caller, new_router, route_answers
+from image_api.responses import DownloadLink
 from image_api.use_cases import ImageService
 from image_core.errors import Conflict, NotFound
-from image_core.models import DownloadLink
 from image_core.schema import Variant
 
 router = new_router()

@@ -10,10 +10,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from image_api.dependencies import image_service
 from image_api.identity import Caller
+from image_api.parameters import ImageEdit
 from image_api.resolver import ImageIdInPath, api_function, current_caller, new_router, route_answers
 from image_api.use_cases import ImageService
 from image_core.errors import Conflict, Forbidden, NotFound
-from image_core.models import Image, ImageEdit
+from image_core.image import Image
 
 router = new_router()
 

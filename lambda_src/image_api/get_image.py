@@ -12,7 +12,7 @@ from image_api.identity import Caller
 from image_api.resolver import ImageIdInPath, api_function, current_caller, new_router, route_answers
 from image_api.use_cases import ImageService
 from image_core.errors import NotFound
-from image_core.models import Image
+from image_core.image import Image
 
 router = new_router()
 

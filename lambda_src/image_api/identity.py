@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from pydantic import TypeAdapter, ValidationError
 
+from image_api.parameters import UserId
 from image_core.errors import InvalidParameter
-from image_core.models import Image, UserId
+from image_core.image import Image
 from image_core.schema import ImageStatus, Visibility
 
 # What a request's user_id parameter is told when authentication is on.
@@ -96,4 +97,4 @@ class Caller:
         """
         if self.user_id is None or image.user_id == self.user_id or image.duplicate_of is None:
             return image
-        return image.model_copy(update={"duplicate_of": None})
+        return image.without_duplicate_hint()

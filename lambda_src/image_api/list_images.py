@@ -10,16 +10,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from image_api.dependencies import image_service
 from image_api.identity import Caller
+from image_api.listing import MAX_CURSOR_LENGTH, ListImagesQuery
+from image_api.parameters import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, DateOrDatetime, Tag
 from image_api.resolver import api_function, current_caller, new_router, route_answers
+from image_api.responses import ImagePage
 from image_api.use_cases import ImageService
-from image_core.models import (
-    DEFAULT_PAGE_SIZE,
-    MAX_PAGE_SIZE,
-    DateOrDatetime,
-    ImagePage,
-    ListImagesQuery,
-    Tag,
-)
 from image_core.schema import Visibility
 
 router = new_router()
@@ -64,7 +59,7 @@ def list_images(
     cursor: Annotated[
         str | None,
         Query(
-            max_length=4096,
+            max_length=MAX_CURSOR_LENGTH,
             description="The `next_cursor` of the previous page, for the same query (refused for another).",
         ),
     ] = None,

@@ -17,6 +17,7 @@ turns that into the OpenAPI document).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 from http import HTTPStatus
@@ -146,6 +147,13 @@ _EVERY_AUTHENTICATED_ROUTE: Final[Mapping[type[ImageServiceError], str]] = {
     Unavailable: "The token issuer's keys cannot be fetched right now; retry.",
 }
 
+# The largest JSON body read: an upload's fields at their longest (a description of 1000
+# characters, escaped, and 100 tag entries) take well under half of it.
+MAX_BODY_CHARACTERS: Final = 16 * 1024
+
+# Where ``resolve`` notes the length of a body it took out for being over MAX_BODY_CHARACTERS.
+_OVERSIZED_BODY = "imageServiceOversizedBody"
+
 # Where Powertools says a parameter came from: the first element of a validation error's loc.
 _PARAMETER_SOURCES = frozenset({"query", "path", "header", "cookie", "body"})
 
@@ -161,7 +169,7 @@ def api_function(*routers: Router) -> tuple[APIGatewayRestResolver, LambdaHandle
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        return app.resolve(event, context)
+        return resolve(app, event, context)
 
     return app, handler
 
@@ -175,13 +183,14 @@ def create_resolver(*routers: Router) -> APIGatewayRestResolver:
         # A response that fails its own model is our bug: make it a 500, not Powertools' default
         # of reporting it like an invalid request.
         response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
+        json_body_deserializer=bounded_json,
     )
     app.use(middlewares=[_authenticated])
     for error_class, (status, code) in _ERROR_ANSWERS.items():
         app.exception_handler(error_class)(_answer_with(status, code))
     app.exception_handler(Unauthorized)(_unauthorized)
-    app.exception_handler(RequestValidationError)(_authenticated_then_invalid(app))
-    app.exception_handler(RequestUnsupportedContentType)(_unsupported_body)
+    app.exception_handler(RequestValidationError)(_authenticated_then_invalid(app, _invalid_request))
+    app.exception_handler(RequestUnsupportedContentType)(_authenticated_then_invalid(app, _unsupported_body))
     app.not_found(_no_such_route)
     app.exception_handler(Exception)(_internal_error)
     for router in routers:
@@ -247,6 +256,40 @@ def _answer_of(error_class: type[ImageServiceError]) -> tuple[HTTPStatus, ErrorC
     raise ValueError(f"{error_class.__name__} has no answer")
 
 
+def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """``app.resolve``, with a body over ``MAX_BODY_CHARACTERS`` taken out before Powertools reads it.
+
+    Powertools parses a body (JSON, but also form and multipart ones, whatever the route
+    documents) before any middleware runs, so before authentication: a 10 MB form of a
+    million fields would cost the function its whole timeout, for anyone. The body is
+    removed unread and the request refused by ``_authenticated`` once the caller is known.
+    """
+    body = event.get("body")
+    if isinstance(body, str) and len(body) > MAX_BODY_CHARACTERS:
+        event = {**event, "body": None, "isBase64Encoded": False, _OVERSIZED_BODY: len(body)}
+    return app.resolve(event, context)
+
+
+def bounded_json(text: str) -> Any:
+    """The request body as JSON, once its size is known to be sane.
+
+    Powertools parses a body before any middleware runs, so before authentication: the bound
+    comes first, and whatever ``json`` cannot parse (too deep: RecursionError; a number of
+    thousands of digits: ValueError) is a decode error, which Powertools reports as an invalid
+    body (answered after authentication, see ``_authenticated_then_invalid``).
+    """
+    if len(text) > MAX_BODY_CHARACTERS:
+        raise json.JSONDecodeError(
+            f"a body of at most {MAX_BODY_CHARACTERS} characters", "", MAX_BODY_CHARACTERS
+        )
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except (RecursionError, ValueError) as error:
+        raise json.JSONDecodeError(f"not JSON this service reads ({type(error).__name__})", "", 0) from None
+
+
 def cors_config(allowed_origins: str) -> CORSConfig | None:
     """CORS for browsers on the given comma-separated origins (set by the API construct).
 
@@ -296,6 +339,8 @@ def _authenticated(
     answers them (``stacks/image_api.py``).
     """
     del caller  # resolved, hence verified; the routes take it from the per-request cache
+    if _OVERSIZED_BODY in app.current_event.raw_event:
+        raise InvalidParameter("body", f"a body of at most {MAX_BODY_CHARACTERS} characters")
     return next_middleware(app)
 
 
@@ -334,17 +379,18 @@ def _answer_with(
     return answer
 
 
-def _authenticated_then_invalid(
-    app: APIGatewayRestResolver,
-) -> Callable[[RequestValidationError], Response[dict[str, Any]]]:
+def _authenticated_then_invalid[E: Exception](
+    app: APIGatewayRestResolver, invalid: Callable[[E], Response[dict[str, Any]]]
+) -> Callable[[E], Response[dict[str, Any]]]:
     """Who is asking is decided before what they asked: a request with bad parameters *and* no
     valid token is answered 401, as every request without one is.
 
-    Powertools validates parameters before any middleware runs, so ``_authenticated`` has not
-    seen a request that failed validation; the same check runs here first.
+    Powertools validates parameters (and refuses a body of an unsupported type) before any
+    middleware runs, so ``_authenticated`` has not seen such a request; the same check runs
+    here first, then ``invalid`` answers.
     """
 
-    def answer(error: RequestValidationError) -> Response[dict[str, Any]]:
+    def answer(error: E) -> Response[dict[str, Any]]:
         try:
             request_caller(app.request)
         except Unauthorized as refused:
@@ -353,7 +399,7 @@ def _authenticated_then_invalid(
             return error_response(HTTPStatus.SERVICE_UNAVAILABLE, ErrorCode.UNAVAILABLE, unavailable.message)
         except ImageServiceError:
             pass  # the token is good; what else is wrong with the request is answered below
-        return _invalid_request(error)
+        return invalid(error)
 
     return answer
 
@@ -362,6 +408,12 @@ def _invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
     """Powertools' validation failure (a 422 by default) as our 400 naming the parameter."""
     first: dict[str, Any] = next(iter(error.errors()), {})
     parameter = _parameter_name(tuple(first.get("loc", ())))
+    if first.get("type") == "json_invalid":
+        # Powertools' message is "JSON decode error"; what the decoder said is more useful.
+        detail = first.get("ctx", {}).get("error") or "not JSON"
+        return error_response(
+            HTTPStatus.BAD_REQUEST, ErrorCode.INVALID_PARAMETER, f"invalid 'body': {detail}"
+        )
     # Pydantic's messages describe the rule ("String should have at most 128 characters"),
     # never our internals, so they are safe and useful to show; our own validators' messages
     # come prefixed with "Value error, ", which tells the caller nothing.

@@ -14,16 +14,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from image_api.dependencies import image_service
 from image_api.identity import Caller
+from image_api.parameters import CommaSeparatedTags, Description, UploadFields, UploadRequest
 from image_api.resolver import api_function, current_caller, new_router, route_answers
+from image_api.responses import UploadGrant
 from image_api.use_cases import ImageService
-from image_core.models import (
-    CommaSeparatedTags,
-    Description,
-    ImageContentType,
-    UploadFields,
-    UploadGrant,
-    UploadRequest,
-)
+from image_core.image import ImageContentType
 from image_core.schema import Visibility
 
 router = new_router()

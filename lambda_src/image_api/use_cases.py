@@ -9,32 +9,19 @@ What happens in between, when the bytes arrive, is ``image_processing.upload_pro
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Final
 
-from image_api.cursor import decode_cursor, encode_cursor
 from image_api.identity import Caller
+from image_api.listing import ListImagesQuery, read_page
+from image_api.parameters import ImageEdit, UploadRequest
+from image_api.responses import DownloadLink, ImagePage, UploadGrant
 from image_core import schema
-from image_core.clock import utc_now
+from image_core.clock import utc_timestamp
 from image_core.errors import ChangedSinceRead, Conflict, Forbidden, NotFound
-from image_core.models import (
-    EDITABLE_STATUSES,
-    DownloadLink,
-    Image,
-    ImageEdit,
-    ImagePage,
-    ListImagesQuery,
-    UploadGrant,
-    UploadRequest,
-    is_image_id,
-    new_image_id,
-    utc_timestamp,
-)
-from image_core.repository import ImageRepository
+from image_core.image import EDITABLE_STATUSES, Image, is_image_id
 from image_core.schema import ImageStatus, Variant
-from image_core.settings import Settings
-from image_core.storage import ImageStorage
+from image_core.use_case import UseCase
 
 # Conditional writes lost to concurrent writers (edits, processing, a delete) before answering
 # 409: each attempt reads the record again and decides anew, so only a record that keeps
@@ -42,20 +29,7 @@ from image_core.storage import ImageStorage
 WRITE_ATTEMPTS: Final = 5
 
 
-class ImageService:
-    def __init__(
-        self,
-        *,
-        repository: ImageRepository,
-        storage: ImageStorage,
-        settings: Settings,
-        clock: Callable[[], datetime] = utc_now,
-    ) -> None:
-        self._repository = repository
-        self._storage = storage
-        self._settings = settings
-        self._clock = clock
-
+class ImageService(UseCase):
     def request_upload(self, request: UploadRequest) -> UploadGrant:
         """Register a pending image and grant a presigned POST for exactly its object.
 
@@ -65,14 +39,12 @@ class ImageService:
         now = self._clock()
         window = timedelta(seconds=self._settings.upload_url_expires_seconds)
         grace = timedelta(seconds=self._settings.pending_grace_seconds)
-        image = Image(
-            image_id=new_image_id(),
+        image = Image.registered(
             user_id=request.user_id,
             tags=request.tags,
             description=request.description,
             content_type=request.content_type,
             visibility=request.visibility,
-            status=ImageStatus.PENDING,
             created_at=utc_timestamp(now),
             expires_at=int((now + window + grace).timestamp()),
         )
@@ -112,14 +84,8 @@ class ImageService:
 
     def list_images(self, query: ListImagesQuery, caller: Caller) -> ImagePage:
         """The caller's own images, or with ``visibility=public`` every user's public ones."""
-        listing = query.listing(owner=caller.images_to_list(public=query.public))
-        start_key = decode_cursor(query.cursor, listing) if query.cursor is not None else None
-        page = self._repository.list_page(listing, limit=query.limit, start_key=start_key)
-        # A LastEvaluatedKey may lead to an empty last page; telling would cost another read.
-        next_cursor = (
-            encode_cursor(listing, page.last_evaluated_key) if page.last_evaluated_key is not None else None
-        )
-        return ImagePage(items=[caller.view_of(image) for image in page.images], next_cursor=next_cursor)
+        page = read_page(self._repository, query, owner=caller.images_to_list(public=query.public))
+        return ImagePage(items=[caller.view_of(image) for image in page.images], next_cursor=page.next_cursor)
 
     def edit_image(self, image_id: str, caller: Caller, edit: ImageEdit) -> Image:
         """Change an image's tags, description or visibility (only those ``edit`` gives), for its owner.
@@ -138,14 +104,14 @@ class ImageService:
                 raise Conflict(
                     f"the image is {image.status.value}; only pending or available images can be edited"
                 )
-            edited = image.edited(edit)
+            edited = image.edited(**edit.changes())
             if edited == image:
                 return caller.view_of(image)  # nothing changes: nothing to write
             try:
                 self._repository.save_edit(edited, as_read=image, now=int(self._clock().timestamp()))
             except ChangedSinceRead:
                 continue
-            return caller.view_of(edited.model_copy(update={"version": image.version + 1}))
+            return caller.view_of(edited)
         raise Conflict("the image kept changing while it was edited; retry")
 
     def delete_image(self, image_id: str, caller: Caller) -> None:

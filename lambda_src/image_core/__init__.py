@@ -1,1 +1,1 @@
-"""The image service's domain, shared by every function: schema, models, use cases, AWS edges."""
+"""What every function of the image service uses: layouts, environment, the image record, the AWS edges."""

@@ -21,8 +21,8 @@ from image_core.errors import (
     error_code,
     throttling_as_rate_limited,
 )
-from image_core.models import Image, Listing
-from image_core.schema import ImageStatus, Visibility
+from image_core.image import FACT_FIELDS, Image
+from image_core.schema import ImageStatus, ListIndex, Visibility
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -50,19 +50,6 @@ _ATTRIBUTE_NAMES = {
     "#version": VERSION,
 }
 
-# What processing found in an available image's bytes: written when it becomes available,
-# removed when a later upload of it is rejected or fails.
-_FACTS = (
-    "size",
-    "width",
-    "height",
-    "format",
-    "sha256",
-    "frames",
-    "exif_orientation",
-    "duplicate_of",
-    "perceptual_hash",
-)
 # The index keys of an image item: present exactly while it is available (sparse indexes).
 _IMAGE_INDEX_KEYS = (
     schema.ALL_IMAGES.partition_key,
@@ -132,7 +119,7 @@ class ImageRepository:
         """
         if image.perceptual_hash is None:
             raise ValueError("an available image needs its perceptual hash")
-        facts = {name: getattr(image, name) for name in _FACTS}
+        facts = {name: getattr(image, name) for name in FACT_FIELDS}
         index_keys = {
             schema.ALL_IMAGES.partition_key: schema.ALL_IMAGES.partition_value(),
             schema.BY_USER.partition_key: schema.BY_USER.partition_value(user_id=image.user_id),
@@ -179,7 +166,7 @@ class ImageRepository:
                 "revision": image.revision,
                 "reason": image.reason.value if image.reason is not None else None,
                 schema.TTL_ATTRIBUTE: image.expires_at,
-                **dict.fromkeys(_FACTS),
+                **dict.fromkeys(FACT_FIELDS),
                 **dict.fromkeys(_IMAGE_INDEX_KEYS),
                 VERSION: as_read.version + 1,
             },
@@ -273,22 +260,31 @@ class ImageRepository:
             }
         }
 
-    def list_page(self, listing: Listing, *, limit: int, start_key: Mapping[str, str] | None) -> ListingPage:
-        """One page of available images, newest first: one Query on one index partition.
+    def list_page(
+        self,
+        *,
+        index: ListIndex,
+        partition_value: str,
+        listed_at_range: tuple[str, str] | None,
+        limit: int,
+        start_key: Mapping[str, str] | None,
+    ) -> ListingPage:
+        """One page of available images, newest first: one Query on one index partition, maybe
+        narrowed to a ``listed_at`` range (planned by the API's ``image_api.listing``).
 
         No FilterExpression, so the items read are the items returned and a page costs at most
         ``limit`` items.
         """
         key_condition = "#partition = :partition"
-        names = {"#partition": listing.index.partition_key}
-        values: dict[str, Any] = {":partition": listing.partition_value}
-        if listing.listed_at_range is not None:
+        names = {"#partition": index.partition_key}
+        values: dict[str, Any] = {":partition": partition_value}
+        if listed_at_range is not None:
             key_condition += " AND #listed_at BETWEEN :from AND :to"
             names["#listed_at"] = schema.LISTED_AT
-            values[":from"], values[":to"] = listing.listed_at_range
+            values[":from"], values[":to"] = listed_at_range
         query: QueryInputTypeDef = {
             "TableName": self._table_name,
-            "IndexName": listing.index.name,
+            "IndexName": index.name,
             "KeyConditionExpression": key_condition,
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": _item(values),

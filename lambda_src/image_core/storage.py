@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from pydantic import BaseModel
 
 from image_core import schema
 from image_core.errors import NotFound, error_code, throttling_as_rate_limited
-from image_core.models import ImageContentType, PresignedPost
+from image_core.image import ImageContentType
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -34,6 +35,13 @@ _DELETE_BATCH = 1000
 def _unquoted(etag: str) -> str:
     # S3 answers ETags quoted ("abc"); events carry them bare (abc). The bare form is kept.
     return etag.strip('"')
+
+
+class PresignedPost(BaseModel):
+    """A presigned POST: where the client posts its form, and the fields it must send."""
+
+    url: str
+    fields: dict[str, str]
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,11 @@ safe checks first:
 
 1. open: read the header only (format, size, frame count); nothing is decoded yet;
 2. the declared Content-Type must name the format found;
-3. width x height x frames must be within the pixel limit, checked here explicitly rather
-   than through Pillow's decompression-bomb warning, so a huge canvas is refused before a
-   single pixel is decoded;
+3. the work decoding would cost, from the headers of every frame (``_decode_cost``): the
+   frames' pixels summed (each frame's own size, read before any frame is decoded) within
+   the pixel limit, checked here explicitly rather than through Pillow's decompression-bomb
+   warning; and no more frames, nor JPEG scans, than an upload may cost (``MAX_FRAMES``,
+   ``MAX_JPEG_SCANS``): a small file can otherwise keep a decoder busy for minutes;
 4. decode every frame completely (``load``; ``verify`` does not notice a truncated file).
    A JPEG is decoded at reduced scale (draft mode) straight to the size the largest variant
    needs: its whole compressed stream is still read, so truncation is still found, but a
@@ -23,16 +25,19 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
+import warnings
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
 
 import pi_heif
-from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
-from image_core.models import ImageContentType, Reason
+from image_core.image import ImageContentType, ImageFacts, Reason
 from image_core.schema import Variant
+from image_processing.headers import HeaderError, gif_frames, jpeg_stream
 
 # HEIF (as phones store photos) through pi-heif: the decode-only build of pillow-heif, whose
 # wheels bundle libheif and libde265 (LGPL) but no encoder.
@@ -56,6 +61,13 @@ ACCEPTED_FORMATS: Final[Mapping[str, frozenset[ImageContentType]]] = {
 _OPENERS: Final = ["JPEG", "PNG", "GIF", "WEBP", "HEIF"]
 _DRAFT_FORMATS: Final = frozenset({"JPEG", "MPO"})
 
+# Work limits, besides the pixel limit (the settings' ``max_image_pixels``). Pillow spends
+# time on every frame however small (a 20 MiB GIF holds a million 1x1 frames), and a
+# progressive JPEG's decoder goes over every coefficient once per scan: libjpeg writes 10
+# scans (18 for CMYK), while 2,000 repeated scans of a 7000x7000 picture take 80 s.
+MAX_FRAMES: Final = 1000
+MAX_JPEG_SCANS: Final = 100
+
 # Long edge in pixels of each derived variant; smaller images are never scaled up.
 VARIANT_LONG_EDGES: Final[Mapping[Variant, int]] = {Variant.PREVIEW: 1280, Variant.THUMBNAIL: 256}
 _WEBP_QUALITY: Final = 80
@@ -78,19 +90,6 @@ _SMOOTH_MODES: Final = frozenset({"RGB", "RGBA", "L", "CMYK"})
 _WIDE_GRAYSCALE_MODES: Final = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 
 _SRGB: Final = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-
-
-@dataclass(frozen=True)
-class ImageFacts:
-    width: int
-    height: int
-    format: str
-    frames: int
-    exif_orientation: int
-    size: int
-    sha256: str
-    # 64-bit difference hash of the upright first frame, as 16 hex digits.
-    perceptual_hash: str
 
 
 @dataclass(frozen=True)
@@ -123,19 +122,24 @@ def inspect_upload(data: bytes, *, declared: ImageContentType, max_pixels: int) 
             return Rejected(Reason.CONTENT_TYPE_MISMATCH, f"declared {declared.value}, found {image_format}")
         try:
             width, height = image.size
-            frames = int(getattr(image, "n_frames", 1))
-            if width * height * frames > max_pixels:
-                return Rejected(
-                    Reason.TOO_MANY_PIXELS, f"{width}x{height}x{frames} is over {max_pixels} pixels"
-                )
+            cost = _decode_cost(image, data, image_format, max_pixels)
+            if refusal := cost.refusal(max_pixels, image.size):
+                return refusal
             orientation = exif_orientation(image)
             first_frame = _decode_all_frames(image, image_format)
-        except _DECODE_ERRORS as error:
+        except (*_DECODE_ERRORS, HeaderError) as error:
             return Rejected(Reason.CORRUPT, f"does not decode: {error}")
+        except MemoryError as error:
+            return Rejected(Reason.TOO_MUCH_WORK, f"the decoder ran out of memory: {error!r}")
+        except RuntimeError as error:
+            if image_format != "HEIF":
+                raise
+            return _heif_decoder_refusal(error)
+        frames = len(cost.frame_pixels)
     # Largest first, each from the one before: every step works on as few pixels as it can.
-    preview = _display_ready(
-        ImageOps.exif_transpose(_shrunk(first_frame, VARIANT_LONG_EDGES[Variant.PREVIEW]))
-    )
+    with _exif_warnings_silenced():
+        upright = ImageOps.exif_transpose(_shrunk(first_frame, VARIANT_LONG_EDGES[Variant.PREVIEW]))
+    preview = _display_ready(upright)
     thumbnail = _shrunk(preview, VARIANT_LONG_EDGES[Variant.THUMBNAIL])
     variants = {Variant.PREVIEW: _webp(preview), Variant.THUMBNAIL: _webp(thumbnail)}
     facts = ImageFacts(
@@ -153,8 +157,18 @@ def inspect_upload(data: bytes, *, declared: ImageContentType, max_pixels: int) 
 
 def exif_orientation(image: Image.Image) -> int:
     """The EXIF orientation (1-8); 1 when absent or not a valid value."""
-    value = image.getexif().get(ExifTags.Base.Orientation, 1)
+    with _exif_warnings_silenced():
+        value = image.getexif().get(ExifTags.Base.Orientation, 1)
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+@contextmanager
+def _exif_warnings_silenced() -> Iterator[None]:
+    """Pillow warns once per EXIF entry it skips as damaged, each a line in the function's log:
+    a crafted directory of 65,535 entries would write 65,535 of them for one upload."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
+        yield
 
 
 def difference_hash(image: Image.Image) -> str:
@@ -181,14 +195,123 @@ def _claims_accepted_format(data: bytes) -> bool:
     return False
 
 
-def _decode_all_frames(image: Image.Image, image_format: str) -> Image.Image:
-    """Decode every frame (raising on damaged data); a copy of the first, decoded."""
+@dataclass(frozen=True)
+class _DecodeCost:
+    """What decoding every frame would take, known from the headers alone."""
+
+    # The pixels the decoder materialises for each frame, in frame order (for a GIF the
+    # canvas as grown by then, for an animated PNG or WebP the whole canvas).
+    frame_pixels: tuple[int, ...]
+    # The most scans of any one JPEG picture (0 for other formats).
+    jpeg_scans: int = 0
+    # More frames than the frames counted (the count stopped at a limit already exceeded).
+    frames_declared: int | None = None
+
+    def refusal(self, max_pixels: int, first_size: tuple[int, int]) -> Rejected | None:
+        frames = self.frames_declared or len(self.frame_pixels)
+        if frames > MAX_FRAMES:
+            return Rejected(Reason.TOO_MUCH_WORK, f"{frames} frames, over {MAX_FRAMES}")
+        if self.jpeg_scans > MAX_JPEG_SCANS:
+            return Rejected(
+                Reason.TOO_MUCH_WORK, f"{self.jpeg_scans} scans in one picture, over {MAX_JPEG_SCANS}"
+            )
+        pixels = sum(self.frame_pixels)
+        if pixels > max_pixels:
+            first = "x".join(map(str, first_size))
+            return Rejected(
+                Reason.TOO_MANY_PIXELS,
+                f"{pixels} pixels in {frames} frames (the first {first}), over {max_pixels}",
+            )
+        return None
+
+
+def _decode_cost(image: ImageFile.ImageFile, data: bytes, image_format: str, max_pixels: int) -> _DecodeCost:
+    """Every frame's size and the JPEG scans, read from headers: nothing is decoded here.
+
+    Pillow's own frame count and the first frame's size come from the file's header; later
+    frames may be larger than the first, so each one's size is read before it is decoded.
+    """
+    width, height = image.size
+    declared = int(getattr(image, "n_frames", 1)) if image_format != "GIF" else None
+    if declared is not None and declared > MAX_FRAMES:
+        return _DecodeCost(frame_pixels=(width * height,), frames_declared=declared)
+    if image_format == "JPEG":
+        return _DecodeCost(frame_pixels=(width * height,), jpeg_scans=jpeg_stream(data).scans)
+    if image_format == "MPO":
+        return _mpo_cost(image, data, max_pixels)
+    if image_format == "GIF":
+        canvases = gif_frames(data, max_frames=MAX_FRAMES).canvas_pixels
+        if len(canvases) > MAX_FRAMES:
+            return _DecodeCost(frame_pixels=canvases)
+        # Pillow counts frames as its decoder will meet them; any it finds beyond the ones
+        # read here count at the largest canvas.
+        frames = int(getattr(image, "n_frames", 1))
+        largest = max(canvases, default=width * height)
+        return _DecodeCost(frame_pixels=canvases[:frames] + (largest,) * (frames - len(canvases)))
+    if image_format == "HEIF":
+        # The container's index (no decoding): every top-level image with its own size.
+        heif = pi_heif.open_heif(io.BytesIO(data))
+        return _DecodeCost(frame_pixels=tuple(picture.size[0] * picture.size[1] for picture in heif))
+    # PNG and WebP: every frame, however small its rectangle, is decoded onto the whole canvas.
+    assert declared is not None
+    return _DecodeCost(frame_pixels=(width * height,) * declared)
+
+
+def _mpo_cost(image: ImageFile.ImageFile, data: bytes, max_pixels: int) -> _DecodeCost:
+    """Each picture of a JPEG carrying several (MPO): its size and scans, from its own header.
+
+    Seeking to a picture reads its header only. The pictures must follow one another without
+    overlapping, as the format stores them: then walking all of them reads each byte once.
+    """
+    frame_pixels: list[int] = []
+    most_scans = 0
+    end = 0
+    for frame in range(int(getattr(image, "n_frames", 1))):
+        image.seek(frame)
+        start = image.tile[0].offset if image.tile else 0
+        if frame and start < end:
+            raise HeaderError(f"picture {frame} overlaps the one before it")
+        stream = jpeg_stream(data, start)
+        end = stream.end
+        frame_pixels.append(image.size[0] * image.size[1])
+        most_scans = max(most_scans, stream.scans)
+        if sum(frame_pixels) > max_pixels or most_scans > MAX_JPEG_SCANS:
+            break  # refused anyway: the later pictures need not be read
+    image.seek(0)
+    return _DecodeCost(frame_pixels=tuple(frame_pixels), jpeg_scans=most_scans)
+
+
+def _heif_decoder_refusal(error: RuntimeError) -> Rejected:
+    """libheif's errors reach Python as RuntimeError with only libheif's message to tell them
+    apart: running into its memory or security limits is too much work, anything else damage.
+    """
+    message = str(error)
+    if "Memory allocation" in message or "Security limit" in message:
+        return Rejected(Reason.TOO_MUCH_WORK, f"the HEIF decoder refused: {message}")
+    return Rejected(Reason.CORRUPT, f"does not decode: {message}")
+
+
+def _decode_all_frames(image: ImageFile.ImageFile, image_format: str) -> Image.Image:
+    """Decode every frame (raising on damaged data); a copy of the first, decoded.
+
+    The first frame is the one the file opens at (a HEIF's primary image need not be its
+    first), decoded in draft mode at the scale the preview needs; every other frame is only
+    verified, so an MPO's further pictures are decoded at the smallest scale.
+    """
     if image_format in _DRAFT_FORMATS:
         image.draft(image.mode, _draft_request(image.size, max(VARIANT_LONG_EDGES.values())))
     image.load()
     first = image.copy()
-    for frame in range(1, int(getattr(image, "n_frames", 1))):
+    opened_at = image.tell()
+    for frame in range(int(getattr(image, "n_frames", 1))):
+        if frame == opened_at:
+            continue
         image.seek(frame)
+        if image_format == "MPO":
+            # Pillow keeps the first picture's draft scale across seeks (and refuses a second
+            # draft()), so the next picture would be read at the wrong scale, as truncated.
+            image.decoderconfig = ()
+            image.draft(image.mode, (1, 1))
         image.load()
     return first
 

@@ -35,18 +35,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import Final
 
 from image_core import schema
-from image_core.clock import utc_now
 from image_core.errors import ChangedSinceRead, Conflict, NotFound
-from image_core.models import Image, Reason, is_image_id
-from image_core.repository import ImageRepository
+from image_core.image import Image, is_image_id
 from image_core.schema import ImageStatus
-from image_core.settings import Settings
-from image_core.storage import ImageStorage
+from image_core.use_case import UseCase
 from image_processing.imaging import Accepted, Rejected, inspect_upload
 
 # Rejected and failed records stay readable this long, so a client learns why; their bytes
@@ -103,29 +100,13 @@ class _Written:
     previous_revision: str | None
 
 
-class UploadProcessor:
-    def __init__(
-        self,
-        *,
-        repository: ImageRepository,
-        storage: ImageStorage,
-        settings: Settings,
-        clock: Callable[[], datetime] = utc_now,
-    ) -> None:
-        self._repository = repository
-        self._storage = storage
-        self._settings = settings
-        self._clock = clock
-
+class UploadProcessor(UseCase):
     def process_upload(self, key: str) -> Processed:
         """Verify the incoming object ``key`` and record what it is; idempotent for every event of it."""
-        image_id = _image_id_of(key)
-        if image_id is None:
-            return Processed(ProcessingOutcome.IGNORED)
-        image = self._live_record(image_id)
-        if image is None:
-            self._delete_orphan(key, image_id)
-            return Processed(ProcessingOutcome.ORPHAN_DELETED)
+        image = self._owner_of(key)
+        if isinstance(image, Processed):
+            return image
+        image_id = image.image_id
         fault_tag = self._settings.processing_fault_tag
         if fault_tag is not None and fault_tag in image.tags:
             raise InjectedFaultError(f"processing fails on purpose for images tagged {fault_tag!r}")
@@ -148,13 +129,10 @@ class UploadProcessor:
         it after all, or the image was deleted), newer bytes replaced it (their own event decides
         about them), its bytes are recorded already, or no live record owns it.
         """
-        image_id = _image_id_of(key)
-        if image_id is None:
-            return Processed(ProcessingOutcome.IGNORED)
-        image = self._live_record(image_id)
-        if image is None:
-            self._delete_orphan(key, image_id)
-            return Processed(ProcessingOutcome.ORPHAN_DELETED)
+        image = self._owner_of(key)
+        if isinstance(image, Processed):
+            return image
+        image_id = image.image_id
         current_etag = self._storage.current_etag(key)
         if current_etag is None:
             return Processed(ProcessingOutcome.OBJECT_GONE)
@@ -166,18 +144,9 @@ class UploadProcessor:
         if self._already_decided(image, upload):
             # Recorded after all (say the last attempt wrote, then timed out): finished now.
             return Processed(ProcessingOutcome.ALREADY_PROCESSED)
-        outcome: dict[str, object] = {
-            "status": ImageStatus.FAILED,
-            "reason": Reason.PROCESSING_FAILED,
-            "revision": upload.revision,
-            "expires_at": self._outcome_expiry(),
-        }
+        expires_at = self._outcome_expiry()
         written = self._write(
-            image,
-            upload,
-            lambda current: self._repository.mark_unavailable(
-                current.model_copy(update=outcome), as_read=current, now=self._now()
-            ),
+            image, upload, lambda record: record.failed(revision=upload.revision, expires_at=expires_at)
         )
         if not isinstance(written, _Written):
             return Processed(written)
@@ -186,6 +155,18 @@ class UploadProcessor:
         self._delete_revisions(image_id, upload.revision, written.previous_revision)
         self._storage.delete_object_if_unchanged(key, upload.etag)
         return Processed(ProcessingOutcome.FAILED)
+
+    def _owner_of(self, key: str) -> Image | Processed:
+        """The live record that owns the incoming object ``key``, or what was done instead: nothing
+        for a key outside the incoming prefix, deletion for an object no live record owns."""
+        image_id = _image_id_of(key)
+        if image_id is None:
+            return Processed(ProcessingOutcome.IGNORED)
+        image = self._live_record(image_id)
+        if image is None:
+            self._delete_orphan(key, image_id)
+            return Processed(ProcessingOutcome.ORPHAN_DELETED)
+        return image
 
     def _accept(self, image: Image, upload: _Upload, accepted: Accepted) -> Processed:
         facts = accepted.facts
@@ -198,30 +179,16 @@ class UploadProcessor:
         original = schema.original_object_key(image.image_id, upload.revision)
         if not self._storage.copy_if_unchanged(upload.key, upload.etag, original):
             return self._lost_upload(image.image_id, upload)
+        # inspect_upload finds every fact of the bytes it accepts (made_available checks them all).
+        assert facts.perceptual_hash is not None
         duplicate_of = self._repository.find_duplicate(
             user_id=image.user_id, perceptual_hash=facts.perceptual_hash, excluding=image.image_id
         )
-        outcome: dict[str, object] = {
-            "status": ImageStatus.AVAILABLE,
-            "revision": upload.revision,
-            "size": facts.size,
-            "width": facts.width,
-            "height": facts.height,
-            "format": facts.format,
-            "sha256": facts.sha256,
-            "frames": facts.frames,
-            "exif_orientation": facts.exif_orientation,
-            "perceptual_hash": facts.perceptual_hash,
-            "duplicate_of": duplicate_of,
-            "reason": None,
-            "expires_at": None,
-        }
         written = self._write(
             image,
             upload,
-            # From the record as last read: an owner's edit of a pending image carries through.
-            lambda current: self._repository.mark_available(
-                current.model_copy(update=outcome), as_read=current, now=self._now()
+            lambda record: record.made_available(
+                revision=upload.revision, facts=facts, duplicate_of=duplicate_of
             ),
         )
         if written is ProcessingOutcome.SUPERSEDED:
@@ -233,17 +200,12 @@ class UploadProcessor:
         return Processed(ProcessingOutcome.AVAILABLE, f"{facts.format} {facts.width}x{facts.height}")
 
     def _reject(self, image: Image, upload: _Upload, rejected: Rejected) -> Processed:
-        outcome: dict[str, object] = {
-            "status": ImageStatus.REJECTED,
-            "reason": rejected.reason,
-            "revision": upload.revision,
-            "expires_at": self._outcome_expiry(),
-        }
+        expires_at = self._outcome_expiry()
         written = self._write(
             image,
             upload,
-            lambda current: self._repository.mark_unavailable(
-                current.model_copy(update=outcome), as_read=current, now=self._now()
+            lambda record: record.refused(
+                revision=upload.revision, reason=rejected.reason, expires_at=expires_at
             ),
         )
         if not isinstance(written, _Written):
@@ -297,17 +259,25 @@ class UploadProcessor:
         return Processed(ProcessingOutcome.SUPERSEDED)
 
     def _write(
-        self, image: Image, upload: _Upload, write: Callable[[Image], None]
+        self, image: Image, upload: _Upload, transition: Callable[[Image], Image]
     ) -> _Written | ProcessingOutcome:
-        """Write the outcome for ``upload`` conditionally on the record as read; re-read after losing.
+        """Write the outcome for ``upload`` (``transition`` of the record) conditionally on the record
+        as read; re-read after losing.
 
-        ``write`` gets the record as last read, to build the outcome from (so that what an
-        owner's edit changed meanwhile is kept) and to condition the write on.
+        The outcome is made from the record as last read, so that what an owner's edit changed
+        meanwhile (tags, description, visibility of a pending image) is kept, and its write
+        fails if anything wrote the record since that read.
         """
         current = image
         for _ in range(_WRITE_ATTEMPTS):
+            outcome = transition(current)
+            write = (
+                self._repository.mark_available
+                if outcome.status is ImageStatus.AVAILABLE
+                else self._repository.mark_unavailable
+            )
             try:
-                write(current)
+                write(outcome, as_read=current, now=self._now())
             except ChangedSinceRead:
                 latest = self._live_record(image.image_id)
                 if latest is None:

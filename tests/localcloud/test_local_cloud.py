@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from botocore.config import Config
 
 from .conftest import invoke
 
@@ -209,6 +210,51 @@ def test_conditional_write_and_transaction_are_enforced(test_stack: dict[str, st
         )
     # The cancelled transaction wrote nothing.
     assert "Item" not in client.get_item(TableName=table, Key={"pk": {"S": "tx-new"}, "sk": {"S": "ITEM"}})
+
+
+def test_concurrent_transactions_all_succeed_and_conditional_writes_have_one_winner(
+    test_stack: dict[str, str],
+) -> None:
+    # moto is not thread-safe: before the local cloud serialized DynamoDB operations, most of
+    # 200 concurrent transactions failed with InternalError ("dictionary changed size during
+    # iteration"). Botocore's retries are off so that no failure is hidden by a retry.
+    client = boto3.client(
+        "dynamodb", config=Config(max_pool_connections=16, retries={"max_attempts": 1, "mode": "standard"})
+    )
+    table = test_stack["TableName"]
+    run = uuid.uuid4().hex
+
+    def transaction(i: int) -> None:
+        client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": {"pk": {"S": f"tx-{run}-{i}"}, "sk": {"S": f"{j}"}}}}
+                for j in range(10)
+            ]
+        )
+
+    def conditional_put(i: int, key: str) -> bool:
+        try:
+            client.put_item(
+                TableName=table,
+                Item={"pk": {"S": key}, "sk": {"S": "ITEM"}, "writer": {"N": str(i)}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(transaction, range(120)))  # raises the first failure, if any
+        keys = [f"race-{run}-{r}" for r in range(10)]
+        winners = [sum(pool.map(conditional_put, range(16), [key] * 16)) for key in keys]
+
+    assert winners == [1] * 10
+    written = client.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"tx-{run}-7"}},
+    )["Items"]
+    assert len(written) == 10
 
 
 def _presign_in_function(api_url: str, key: str, expires: int) -> str:

@@ -6,6 +6,7 @@ import http.server
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -25,6 +26,7 @@ from localcloud_plugins.event_invoke import (
     event_invoke_client_config,
 )
 from localcloud_plugins.gateway_response_shapes import static_headers, template_for
+from localcloud_plugins.serialized_dispatch import serialized
 from localcloud_plugins.ttl_sweep import sweep_table
 
 
@@ -256,3 +258,39 @@ def test_free_worker_pool_refuses_a_waiting_submit_once_shut_down() -> None:
     release.set()
 
     assert len(refused) == 1
+
+
+def test_serialized_dispatch_runs_one_operation_at_a_time_and_passes_answers_through() -> None:
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    def operation(context: str, request: int) -> int:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.01)
+        with lock:
+            running -= 1
+        return request * 2
+
+    table = serialized({"PutItem": operation, "GetItem": operation})
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda i: table["PutItem" if i % 2 else "GetItem"]("context", i), range(40)))
+
+    assert answers == [i * 2 for i in range(40)]
+    assert most == 1
+
+
+def test_serialized_dispatch_lets_an_operations_error_through_and_releases_the_lock() -> None:
+    def failing(context: str, request: int) -> int:
+        raise ValueError("conditional check failed")
+
+    def echo(context: str, request: int) -> int:
+        return request
+
+    table = serialized({"PutItem": failing, "GetItem": echo})
+    with pytest.raises(ValueError, match="conditional check failed"):
+        table["PutItem"]("context", 1)
+    assert table["GetItem"]("context", 3) == 3

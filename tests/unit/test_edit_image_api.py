@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from image_api.identity import Caller
+from image_api.parameters import ImageEdit
 from image_api.use_cases import ImageService
 from image_core import schema
-from image_core.models import ImageEdit
 from tests.unit.conftest import BUCKET_NAME, Aws, UploadImage, picture_of
 from tests.unit.harness import ApiClient, deliver_object_created, deliver_processing_failure
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from PIL import Image, JpegImagePlugin, PngImagePlugin
 
-from image_core.models import ImageContentType, Reason
+from image_core.image import ImageContentType, Reason
 from image_core.schema import Variant
 from image_processing.imaging import Accepted, Rejected, difference_hash, inspect_upload
 from tests import images
@@ -247,7 +247,7 @@ def test_a_small_png_declaring_a_huge_canvas_is_refused_before_decoding(
 
     # Then it is refused by the explicit limit
     assert result.reason is Reason.TOO_MANY_PIXELS
-    assert f"{width}x{height}x1" in result.detail
+    assert f"1 frames (the first {width}x{height})" in result.detail
 
 
 def test_the_pixel_limit_is_inclusive() -> None:

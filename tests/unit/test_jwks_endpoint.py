@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from jwt import api_jwk, jwk_set_cache, jwks_client
 
-from image_api import dependencies
+from image_api import auth, dependencies
 from image_api.settings import get_auth_settings
 from tests.unit.conftest import Aws, UploadImage
 from tests.unit.harness import ApiClient, HttpResult
@@ -62,7 +62,7 @@ def jwks_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
     offset = [0.0]
     real = time.monotonic
     moved = SimpleNamespace(monotonic=lambda: real() + offset[0])
-    for module in (jwks_client, jwk_set_cache, api_jwk):  # where PyJWT reads the time
+    for module in (jwks_client, jwk_set_cache, api_jwk, auth):  # where PyJWT (and auth) read the time
         monkeypatch.setattr(module, "time", moved)
 
     def advance(seconds: float) -> None:
@@ -205,3 +205,49 @@ def test_an_expired_cache_that_cannot_be_refreshed_is_unavailable(
     jwks_clock(301)
 
     assert api.get(alices_image).status_code == 503
+
+
+def test_while_the_issuer_is_down_unknown_key_ids_cause_one_fetch_per_cooldown_each_answered_at_once(
+    api: ApiClient, alices_image: str, endpoint: JwksEndpoint, jwks_clock: Callable[[float], None]
+) -> None:
+    # Given the set cached, PyJWT's refresh cooldown over, and the issuer's endpoint now down
+    endpoint.answer = urllib.error.URLError("down")
+    jwks_clock(31)
+    fetches_before = len(endpoint.requests)
+
+    # When tokens with unknown key ids keep arriving
+    answers = [
+        ApiClient.with_token(issuer().token(key=SigningKey.generate("ES256", f"unknown-{n}"))).get(
+            alices_image
+        )
+        for n in range(5)
+    ]
+
+    # Then each is told to retry later, and the failing endpoint was asked once, not once each
+    assert [answer.status_code for answer in answers] == [503] * 5
+    assert len(endpoint.requests) - fetches_before == 1
+    # And known keys still verify meanwhile, from the cache
+    assert api.get(alices_image).status_code == 200
+
+    # When the failure cooldown is over and the issuer is back, Then it is asked again
+    endpoint.answer = issuer().jwks()
+    jwks_clock(dependencies.JWKS_FAILURE_COOLDOWN_SECONDS)
+    token = issuer().token(key=SigningKey.generate("ES256", "unknown-later"))
+    assert ApiClient.with_token(token).get(alices_image).status_code == 401
+    assert len(endpoint.requests) - fetches_before == 2
+
+
+def test_a_cold_function_whose_issuer_is_down_fetches_once_per_cooldown(
+    api: ApiClient, alices_image: str, endpoint: JwksEndpoint, jwks_clock: Callable[[float], None]
+) -> None:
+    # Given the cached set expired and the issuer down
+    endpoint.answer = TimeoutError("timed out")
+    jwks_clock(301)
+    fetches_before = len(endpoint.requests)
+
+    # When alice keeps calling with good tokens
+    answers = [api.get(alices_image).status_code for _ in range(4)]
+
+    # Then each call is a 503, after a single attempt to fetch
+    assert answers == [503] * 4
+    assert len(endpoint.requests) - fetches_before == 1

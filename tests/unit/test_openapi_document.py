@@ -12,6 +12,7 @@ import pytest
 
 import image_api
 from image_api import contract, resolver
+from image_api.listing import MAX_CURSOR_LENGTH
 from image_api.resolver import ANSWERED_WITHOUT_TOKEN, ErrorCode
 from tests.unit.harness import ApiClient
 
@@ -130,12 +131,14 @@ def test_parameters_carry_their_limits_and_formats(document: dict[str, Any]) -> 
     schemas = document["components"]["schemas"]
 
     assert (listing["limit"]["schema"]["minimum"], listing["limit"]["schema"]["maximum"]) == (1, 100)
-    assert listing["cursor"]["schema"]["anyOf"][0]["maxLength"] == 4096
-    assert {"format": "date", "type": "string"} in listing["from"]["schema"]["anyOf"]
-    assert {"format": "date-time", "type": "string"} in listing["from"]["schema"]["anyOf"]
+    assert listing["cursor"]["schema"]["anyOf"][0]["maxLength"] == MAX_CURSOR_LENGTH
+    assert listing["from"]["schema"]["anyOf"][0]["maxLength"] == 64
+    assert "YYYY-MM-DD" in listing["to"]["schema"]["anyOf"][0]["description"]
     tag = schemas["ImageEdit"]["properties"]["tags"]["items"]
     assert (tag["minLength"], tag["maxLength"], tag["pattern"]) == (1, 64, "^[a-z0-9_-]+$")
-    assert schemas["ImageEdit"]["properties"]["tags"]["maxItems"] == 20
+    # At most 100 entries, of which at most 20 distinct (the description says so)
+    assert schemas["ImageEdit"]["properties"]["tags"]["maxItems"] == 100
+    assert "at most 20 distinct" in schemas["ImageEdit"]["properties"]["tags"]["description"]
     assert schemas["ImageEdit"]["properties"]["description"]["maxLength"] == 1000
 
 

@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from image_core.errors import ChangedSinceRead, Conflict
-from image_core.models import Image, ImageContentType
+from image_core.image import Image, ImageContentType
 from image_core.repository import ImageRepository
 from image_core.schema import ImageStatus
 from tests.unit.conftest import TABLE_NAME, Aws

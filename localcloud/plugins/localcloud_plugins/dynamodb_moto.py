@@ -6,7 +6,9 @@ Python (tables, GSIs/LSIs, TTL settings, continuous backups, queries, conditions
 transactions, batches), and LocalStack already ships it. This provider declares the
 DynamoDB API and implements none of it itself: ``MotoFallbackDispatcher`` routes every
 operation to moto, exactly as LocalStack does for its other moto-backed services.
-CloudFormation's ``AWS::DynamoDB::Table`` resource calls the same provider.
+CloudFormation's ``AWS::DynamoDB::Table`` resource calls the same provider. moto is not
+thread-safe, so every operation runs alone (``serialized_dispatch``): as atomic as DynamoDB
+makes each write and transaction.
 
 Selected with ``PROVIDER_OVERRIDE_DYNAMODB=moto``.
 """
@@ -18,6 +20,8 @@ from localstack.aws.api import RequestContext, handler
 from localstack.aws.api.dynamodb import DynamodbApi
 from localstack.services.moto import call_moto
 from localstack.services.plugins import Service, aws_provider
+
+from .serialized_dispatch import serialized
 
 
 class MotoDynamoDBProvider(DynamodbApi):
@@ -50,4 +54,7 @@ def _add_table_id(description: dict[str, Any] | None) -> None:
 def dynamodb_moto() -> Service:
     from localstack.services.moto import MotoFallbackDispatcher
 
-    return Service.for_provider(MotoDynamoDBProvider(), dispatch_table_factory=MotoFallbackDispatcher)
+    return Service.for_provider(
+        MotoDynamoDBProvider(),
+        dispatch_table_factory=lambda provider: serialized(MotoFallbackDispatcher(provider)),
+    )
