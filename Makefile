@@ -36,9 +36,12 @@ help: ## list the targets
 # --- installs (project-local, repeatable; skipped when their inputs did not change) --------
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt lambda_src/image_api/requirements.txt \
-		lambda_src/image_processing/requirements.txt
+		lambda_src/image_processing/requirements.txt imgsvc/requirements.txt pyproject.toml
 	@test -x $(PYTHON) || $$($(LOCALCLOUD) python313) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt 2>&1 | grep -v "^WARNING: Location" || true
+	@# The project itself, editable: its imgsvc command in .venv/bin, its dependencies the pins above.
+	@$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 | grep -v "^WARNING: Location" ; \
+		exit $${PIPESTATUS[0]}
 	$(PYTHON) -m pip check >/dev/null || { $(PYTHON) -m pip check; exit 1; }
 	@touch $@
 

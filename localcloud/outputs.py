@@ -46,6 +46,9 @@ def walkthrough(url: str) -> str:
     return (
         f"The image service is deployed on the local cloud.\n\nAPI: {url}\n\n"
         f"Try it from the project's root (README.md, 'Walkthrough'):\n\n{steps}\n"
+        "Or with the command-line client (README.md, 'imgsvc'):\n\n"
+        "source .venv/bin/activate\nexport IMGSVC_TOKEN=$(imgsvc token --user alice)\n"
+        "imgsvc upload --tags cat cat.png && imgsvc ls --tag cat\n\n"
         "make url    prints the API URL again\nmake down   stops the local cloud"
     )
 

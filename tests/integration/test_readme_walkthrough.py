@@ -1,8 +1,10 @@
-"""The README's walkthrough, run as written against the deployed service."""
+"""The README's walkthroughs (curl, and imgsvc), run as written against the deployed service."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -12,6 +14,9 @@ from PIL import Image
 from localcloud.outputs import README, WALKTHROUGH_BLOCK
 
 ROOT = README.parent
+IMGSVC_WALKTHROUGH_BLOCK = re.compile(
+    r"<!-- imgsvc-walkthrough:start -->\s*```sh\n(?P<script>.*?)```", re.DOTALL
+)
 
 pytestmark = pytest.mark.integration
 
@@ -47,3 +52,35 @@ def test_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     assert '"width":2,"height":2,"format":"PNG"' in result.stdout
     thumbnail = Image.open(tmp_path / "thumbnail.webp")
     assert (thumbnail.format, thumbnail.size) == ("WEBP", (2, 2))
+
+
+def test_readme_imgsvc_walkthrough_runs_as_written(tmp_path: Path) -> None:
+    # Given the imgsvc walkthrough as the README shows it, with the project's venv on the PATH
+    # (as `source .venv/bin/activate` puts it), run from a scratch folder
+    match = IMGSVC_WALKTHROUGH_BLOCK.search(README.read_text())
+    assert match, "README.md has no ```sh block after <!-- imgsvc-walkthrough:start -->"
+    script = "set -euo pipefail\n" + match.group("script")
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("IMGSVC_")}
+    environment["PATH"] = f"{ROOT / '.venv' / 'bin'}:{environment['PATH']}"
+    environment["IMGSVC_CONFIG_DIR"] = str(tmp_path / "config")
+
+    # When a user pastes it into bash
+    result = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300
+    )
+
+    # Then every command succeeds; the text file was refused with the service's reason, the image
+    # was available, downloaded byte for byte with its thumbnail, and deleted
+    assert result.returncode == 0, f"walkthrough failed:\n{result.stdout}\n{result.stderr}"
+    assert "exit 5" in result.stdout
+    uploaded = (tmp_path / "uploaded.txt").read_text().splitlines()
+    assert [line.split()[1:] for line in uploaded] == [
+        ["available", "cat.png"],
+        ["refused", "unsupported_format", "notes.jpg"],
+    ]
+    image_id = uploaded[0].split()[0]
+    assert (tmp_path / f"{image_id}.png").read_bytes() == (tmp_path / "cat.png").read_bytes()
+    thumbnail = Image.open(tmp_path / f"{image_id}-thumbnail.webp")
+    assert (thumbnail.format, thumbnail.size) == ("WEBP", (2, 2))
+    assert result.stdout.strip().splitlines()[-1] == f"deleted {image_id}"
+    assert "Traceback" not in result.stderr
