@@ -182,7 +182,7 @@ def test_imgsvc_errors_are_one_line_with_their_exit_status(
 def test_imgsvc_edit_changes_tags_description_and_visibility(
     imgsvc: Run, tmp_path: Path, user: str, deployed_api: ImageApi
 ) -> None:
-    # Needs PATCH /images/{id} (issue 12). Given a public image with two tags and a description
+    # Given a public image with two tags and a description
     (tmp_path / "cat.png").write_bytes(images.png(seed=11))
     old, new = unique_tag("imgsvc-old"), unique_tag("imgsvc-new")
     ids = uploaded_ids(
