@@ -85,6 +85,6 @@ def test_readme_imgsvc_walkthrough_runs_as_written(tmp_path: Path) -> None:
     assert result.stdout.strip().splitlines()[-1] == f"deleted {image_id}"
     assert "Traceback" not in result.stderr
     # And the edit answered the image as changed
-    edited = [line.split(maxsplit=1) for line in result.stdout.splitlines()]
+    edited = [[part.strip() for part in line.split(maxsplit=1)] for line in result.stdout.splitlines()]
     assert ["description", "Mia in the sun"] in edited
     assert ["tags", "cat,garden"] in edited
