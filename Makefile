@@ -28,7 +28,7 @@ LOCAL_CONTEXT := -c stage=$(STAGE) -c s3_public_endpoint=$(LOCALCLOUD_URL) \
 
 .PHONY: help up down url token dev-issuer install localcloud-install localcloud-start localcloud-stop localcloud-status \
 	localcloud-logs bootstrap-local deploy-local destroy-local synth deploy-aws check lint typecheck \
-	test test-unit test-infra test-localcloud test-integration reconcile bench clean
+	test test-unit test-infra test-localcloud test-integration reconcile bench openapi clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -131,6 +131,10 @@ test: check test-unit test-infra test-localcloud test-integration ## everything 
 
 reconcile: $(VENV)/.installed ## report what failures left behind on the local cloud (REPAIR=1 also repairs; MIN_AGE=<s> to wait longer)
 	@$(LOCALCLOUD_ENV) $(PYTHON) -m localcloud.reconcile $(OUTPUTS) $(if $(REPAIR),--repair) $(if $(MIN_AGE),--min-age $(MIN_AGE))
+
+openapi: $(VENV)/.installed ## regenerate openapi.json from the code (a unit test fails when it is not current)
+	@PYTHONPATH=lambda_src $(PYTHON) -m image_api.contract > openapi.json.tmp && mv openapi.json.tmp openapi.json
+	@echo "openapi.json written"
 
 bench: deploy-local ## API latency and throughput against the local cloud, with a floor measured in the same run
 	$(LOCALCLOUD_ENV) $(PYTHON) -m bench.api_bench --outputs $(OUTPUTS)

@@ -85,8 +85,8 @@ class Caller:
             image.visibility is Visibility.PUBLIC and image.status is ImageStatus.AVAILABLE
         )
 
-    def may_delete(self, image: Image) -> bool:
-        """Only the owner deletes (or anybody, with authentication off and nobody named)."""
+    def may_change(self, image: Image) -> bool:
+        """Only the owner edits or deletes (or anybody, with authentication off and nobody named)."""
         return self.user_id is None or image.user_id == self.user_id
 
     def view_of(self, image: Image) -> Image:

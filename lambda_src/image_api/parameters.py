@@ -20,7 +20,9 @@ from pydantic import (
     Field,
     StringConstraints,
     WithJsonSchema,
+    model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from image_core.errors import InvalidParameter
 from image_core.image import ImageContentType
@@ -152,6 +154,56 @@ class UploadFields(BaseModel):
     description: Description | None = None
     content_type: ImageContentType | None = None
     visibility: Visibility | None = None
+
+
+class ImageEdit(BaseModel):
+    """``PATCH /images/{image_id}``'s body: what to change, each field optional, at least one given.
+
+    Validated exactly like the upload's fields. A field left out keeps its value; ``null`` is
+    refused rather than guessed at: to clear the description, send ``""``; to drop every tag,
+    ``[]``.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {"tags": ["cat", "garden"], "description": "Mia in the sun", "visibility": "public"},
+                {"visibility": "private"},
+            ]
+        },
+    )
+
+    # SkipJsonSchema: null is refused (below), so the published schema does not offer it.
+    tags: Tags | SkipJsonSchema[None] = Field(
+        default=None,
+        description=f"Replace the tags: lower-cased, at most {MAX_TAGS} distinct (duplicates count once), "
+        f"each 1-{MAX_TAG_LENGTH} of a-z 0-9 - _; [] removes every tag.",
+    )
+    description: Description | SkipJsonSchema[None] = Field(
+        default=None, description=f'At most {MAX_DESCRIPTION_LENGTH} characters; "" clears it.'
+    )
+    visibility: Visibility | SkipJsonSchema[None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, value in data.items():
+                if value is None and name in cls.model_fields:
+                    raise ValueError(f"'{name}' must not be null; leave it out to keep it as it is")
+        return data
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> ImageEdit:
+        if not self.model_fields_set:
+            raise ValueError(f"give at least one of {', '.join(type(self).model_fields)}")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The fields given, by name."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
 
 
 class UploadRequest(BaseModel):

@@ -9,12 +9,17 @@ traceback and answered as a bare 500 that leaks nothing.
 
 A route answers without a bearer token only if ``ANSWERED_WITHOUT_TOKEN`` names it: there is
 no other way to open one, and a request for a route that does not exist is authenticated too.
+
+Each route documents what it answers with ``route_answers``: its success, and the error
+answers it can give, built from the same table that maps the errors (``image_api.contract``
+turns that into the OpenAPI document).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from enum import StrEnum
 from http import HTTPStatus
 from typing import Annotated, Any, Final
 
@@ -34,8 +39,11 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict
 
 from image_api.dependencies import identify_caller
 from image_api.identity import Caller
@@ -57,18 +65,87 @@ logger = Logger()
 # The routes that answer without a bearer token, as (method, path as the route declares it).
 # Every other route, and every request for a route that does not exist, is authenticated
 # before anything else runs: a route is opened here or not at all.
-ANSWERED_WITHOUT_TOKEN: Final[frozenset[tuple[str, str]]] = frozenset()
+# The API's description of itself (image_api.contract) holds nothing secret, and a client
+# discovers the API through it before it has a token.
+ANSWERED_WITHOUT_TOKEN: Final[frozenset[tuple[str, str]]] = frozenset({("GET", "/openapi.json")})
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
+# The id in /images/{image_id}: not validated as a parameter, because an id this service could
+# not have issued is answered like any other unknown one (404), never as a bad request.
+ImageIdInPath = Annotated[
+    str,
+    Path(
+        description="The image's id, as the upload answered it: 32 lower-case hex digits.",
+        examples=["3f2a9c0e8b1d4e6fa7c5b2d1e0f9a8b7"],
+    ),
+]
+
+
+class ErrorCode(StrEnum):
+    """What went wrong, for a client to act on: every error answer carries one."""
+
+    INVALID_PARAMETER = "invalid_parameter"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    RATE_LIMITED = "rate_limited"
+    INTERNAL = "internal"
+    UNAVAILABLE = "unavailable"
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: ErrorCode
+    # Written for the caller; never internal details.
+    message: str
+
+
+class ErrorAnswer(BaseModel):
+    """The body of every error answer, the functions' and API Gateway's own alike."""
+
+    model_config = ConfigDict(frozen=True)
+
+    error: ErrorDetail
+
+
 # Status and error code of each domain error the API may answer with (Unauthorized has its own).
-_ERROR_ANSWERS: dict[type[ImageServiceError], tuple[HTTPStatus, str]] = {
-    InvalidParameter: (HTTPStatus.BAD_REQUEST, "invalid_parameter"),
-    Forbidden: (HTTPStatus.FORBIDDEN, "forbidden"),
-    NotFound: (HTTPStatus.NOT_FOUND, "not_found"),
-    Conflict: (HTTPStatus.CONFLICT, "conflict"),
-    RateLimited: (HTTPStatus.TOO_MANY_REQUESTS, "rate_limited"),
-    Unavailable: (HTTPStatus.SERVICE_UNAVAILABLE, "unavailable"),
+_ERROR_ANSWERS: dict[type[ImageServiceError], tuple[HTTPStatus, ErrorCode]] = {
+    InvalidParameter: (HTTPStatus.BAD_REQUEST, ErrorCode.INVALID_PARAMETER),
+    Forbidden: (HTTPStatus.FORBIDDEN, ErrorCode.FORBIDDEN),
+    NotFound: (HTTPStatus.NOT_FOUND, ErrorCode.NOT_FOUND),
+    Conflict: (HTTPStatus.CONFLICT, ErrorCode.CONFLICT),
+    RateLimited: (HTTPStatus.TOO_MANY_REQUESTS, ErrorCode.RATE_LIMITED),
+    Unavailable: (HTTPStatus.SERVICE_UNAVAILABLE, ErrorCode.UNAVAILABLE),
+}
+_UNAUTHORIZED_ANSWER: Final = (HTTPStatus.UNAUTHORIZED, ErrorCode.UNAUTHORIZED)
+# What every route can answer, whatever it does (_internal_error).
+INTERNAL_ERROR: Final = (HTTPStatus.INTERNAL_SERVER_ERROR, ErrorCode.INTERNAL)
+INTERNAL_ERROR_WHEN: Final = "A bug; the details are logged, never returned."
+
+# What the document says each error answer looks like: an example message.
+_EXAMPLE_MESSAGES: Final[Mapping[ErrorCode, str]] = {
+    ErrorCode.INVALID_PARAMETER: "invalid 'limit': Input should be less than or equal to 100",
+    ErrorCode.UNAUTHORIZED: "the bearer token has expired",
+    ErrorCode.FORBIDDEN: "only the image's owner may delete it",
+    ErrorCode.NOT_FOUND: "image not found",
+    ErrorCode.CONFLICT: "the image is pending, not available",
+    ErrorCode.RATE_LIMITED: "too many requests, retry later",
+    ErrorCode.INTERNAL: "internal error",
+    ErrorCode.UNAVAILABLE: "cannot verify tokens right now; retry later",
+}
+
+# The errors every authenticated route can answer, and when.
+_EVERY_AUTHENTICATED_ROUTE: Final[Mapping[type[ImageServiceError], str]] = {
+    InvalidParameter: "A parameter or body field is missing or not valid; the message names it.",
+    Unauthorized: (
+        "No bearer token, or one that is not valid (forged, expired, another issuer or audience). "
+        "Comes with a `WWW-Authenticate: Bearer` challenge."
+    ),
+    RateLimited: "Throttled by API Gateway or DynamoDB; back off and retry.",
+    Unavailable: "The token issuer's keys cannot be fetched right now; retry.",
 }
 
 # The largest JSON body read: an upload's fields at their longest (a description of 1000
@@ -141,6 +218,64 @@ def create_resolver(*routers: Router) -> APIGatewayRestResolver:
     for router in routers:
         app.include_router(router)
     return app
+
+
+def route_answers(
+    status: HTTPStatus,
+    success: str,
+    errors: Mapping[type[ImageServiceError], str] | None = None,
+    *,
+    authenticated: bool = True,
+) -> dict[int, OpenAPIResponse]:
+    """What a route answers, for its decorator's ``responses``: ``status`` (``success`` says
+    what; the body is the route's return type) and each error answer it can give.
+
+    ``errors`` maps the route's own domain errors to when it answers them; an authenticated
+    route can also answer those of every authenticated route (bad parameters, no valid
+    token, throttling, the issuer unavailable). Every route can answer ``INTERNAL_ERROR``,
+    which Powertools documents itself (and ``image_api.contract`` corrects).
+    """
+    answers: dict[int, OpenAPIResponse] = {status.value: {"description": success}}
+    if status is HTTPStatus.NO_CONTENT:
+        answers[status.value]["content"] = {}
+    every_error = {**(_EVERY_AUTHENTICATED_ROUTE if authenticated else {}), **(errors or {})}
+    for error_class, when in every_error.items():
+        error_status, code = _answer_of(error_class)
+        answer: OpenAPIResponse = {
+            "description": when,
+            "content": {
+                content_types.APPLICATION_JSON: {"model": ErrorAnswer, "examples": error_examples(code, when)}
+            },
+        }
+        if error_class is Unauthorized:
+            answer["headers"] = {
+                "WWW-Authenticate": {
+                    "description": 'RFC 6750 challenge: `Bearer realm="image-service"`, with '
+                    '`error="invalid_token"` when a token was sent and refused.',
+                    "schema": {"type": "string"},
+                }
+            }
+        answers[error_status.value] = answer
+    return answers
+
+
+def error_examples(code: ErrorCode, when: str) -> dict[str, Any]:
+    """An OpenAPI ``examples`` map with one error answer of ``code``."""
+    return {
+        code.value: {
+            "summary": when,
+            "value": {"error": {"code": code.value, "message": _EXAMPLE_MESSAGES[code]}},
+        }
+    }
+
+
+def _answer_of(error_class: type[ImageServiceError]) -> tuple[HTTPStatus, ErrorCode]:
+    if error_class is Unauthorized:
+        return _UNAUTHORIZED_ANSWER
+    for domain_error, answer in _ERROR_ANSWERS.items():
+        if issubclass(error_class, domain_error):
+            return answer
+    raise ValueError(f"{error_class.__name__} has no answer")
 
 
 def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -232,12 +367,12 @@ def _authenticated(
 
 
 def error_response(
-    status: HTTPStatus, code: str, message: str, headers: dict[str, str] | None = None
+    status: HTTPStatus, code: ErrorCode, message: str, headers: dict[str, str] | None = None
 ) -> Response[dict[str, Any]]:
     return Response(
         status_code=status.value,
         content_type=content_types.APPLICATION_JSON,
-        body={"error": {"code": code, "message": message}},
+        body=ErrorAnswer(error=ErrorDetail(code=code, message=message)).model_dump(mode="json"),
         headers=headers,
     )
 
@@ -250,11 +385,16 @@ def _unauthorized(error: Unauthorized) -> Response[dict[str, Any]]:
     if error.token_presented:
         challenge += ', error="invalid_token"'
     return error_response(
-        HTTPStatus.UNAUTHORIZED, "unauthorized", error.message, headers={"WWW-Authenticate": challenge}
+        HTTPStatus.UNAUTHORIZED,
+        ErrorCode.UNAUTHORIZED,
+        error.message,
+        headers={"WWW-Authenticate": challenge},
     )
 
 
-def _answer_with(status: HTTPStatus, code: str) -> Callable[[ImageServiceError], Response[dict[str, Any]]]:
+def _answer_with(
+    status: HTTPStatus, code: ErrorCode
+) -> Callable[[ImageServiceError], Response[dict[str, Any]]]:
     def answer(error: ImageServiceError) -> Response[dict[str, Any]]:
         return error_response(status, code, error.message)
 
@@ -278,7 +418,7 @@ def _authenticated_then_invalid[E: Exception](
         except Unauthorized as refused:
             return _unauthorized(refused)
         except Unavailable as unavailable:
-            return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "unavailable", unavailable.message)
+            return error_response(HTTPStatus.SERVICE_UNAVAILABLE, ErrorCode.UNAVAILABLE, unavailable.message)
         except ImageServiceError:
             pass  # the token is good; what else is wrong with the request is answered below
         return invalid(error)
@@ -293,12 +433,16 @@ def _invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
     if first.get("type") == "json_invalid":
         # Powertools' message is "JSON decode error"; what the decoder said is more useful.
         detail = first.get("ctx", {}).get("error") or "not JSON"
-        return error_response(HTTPStatus.BAD_REQUEST, "invalid_parameter", f"invalid 'body': {detail}")
+        return error_response(
+            HTTPStatus.BAD_REQUEST, ErrorCode.INVALID_PARAMETER, f"invalid 'body': {detail}"
+        )
     # Pydantic's messages describe the rule ("String should have at most 128 characters"),
     # never our internals, so they are safe and useful to show; our own validators' messages
     # come prefixed with "Value error, ", which tells the caller nothing.
     message = str(first.get("msg") or "is not valid").removeprefix("Value error, ")
-    return error_response(HTTPStatus.BAD_REQUEST, "invalid_parameter", f"invalid '{parameter}': {message}")
+    return error_response(
+        HTTPStatus.BAD_REQUEST, ErrorCode.INVALID_PARAMETER, f"invalid '{parameter}': {message}"
+    )
 
 
 def _parameter_name(loc: tuple[Any, ...]) -> str:
@@ -313,14 +457,14 @@ def _parameter_name(loc: tuple[Any, ...]) -> str:
 
 def _unsupported_body(_error: RequestUnsupportedContentType) -> Response[dict[str, Any]]:
     message = "invalid 'body': send JSON (Content-Type: application/json)"
-    return error_response(HTTPStatus.BAD_REQUEST, "invalid_parameter", message)
+    return error_response(HTTPStatus.BAD_REQUEST, ErrorCode.INVALID_PARAMETER, message)
 
 
 def _no_such_route(_error: NotFoundError) -> Response[dict[str, Any]]:
-    return error_response(HTTPStatus.NOT_FOUND, "not_found", "no such resource")
+    return error_response(HTTPStatus.NOT_FOUND, ErrorCode.NOT_FOUND, "no such resource")
 
 
 def _internal_error(error: Exception) -> Response[dict[str, Any]]:
     # The one place that turns any exception into an answer: the details go to the log only.
     logger.exception("Unhandled error", exc_info=error)
-    return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal", "internal error")
+    return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, ErrorCode.INTERNAL, "internal error")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from image_core.image import Image
 from image_core.storage import PresignedPost
@@ -11,16 +11,54 @@ from image_core.storage import PresignedPost
 class UploadGrant(BaseModel):
     """Where and how the client uploads the image it just registered."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "image_id": "3f2a9c0e8b1d4e6fa7c5b2d1e0f9a8b7",
+                    "upload": {
+                        "url": "https://images-bucket.s3.amazonaws.com/",
+                        "fields": {
+                            "Content-Type": "image/png",
+                            "key": "incoming/3f2a9c0e8b1d4e6fa7c5b2d1e0f9a8b7",
+                            "policy": "eyJleHBpcmF0aW9uIjogIi4uLiJ9",
+                            "x-amz-algorithm": "AWS4-HMAC-SHA256",
+                            "x-amz-credential": "AKIA.../20260301/eu-west-1/s3/aws4_request",
+                            "x-amz-date": "20260301T120000Z",
+                            "x-amz-signature": "0a1b2c...",
+                        },
+                    },
+                    "expires_in": 900,
+                }
+            ]
+        }
+    )
+
     image_id: str
     upload: PresignedPost
     expires_in: int
 
 
 class DownloadLink(BaseModel):
+    """A presigned GET of the original or a variant, valid ``expires_in`` seconds."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://images-bucket.s3.amazonaws.com/originals/3f2a.../9f3c...?X-Amz-Signature=...",
+                    "expires_in": 300,
+                }
+            ]
+        }
+    )
+
     url: str
     expires_in: int
 
 
 class ImagePage(BaseModel):
+    """One page of a listing; ``next_cursor`` asks for the next (null: this is the last)."""
+
     items: list[Image]
     next_cursor: str | None

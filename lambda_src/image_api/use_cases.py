@@ -1,4 +1,4 @@
-"""The API's use cases, in the order of an image's life: upload, read, list, delete.
+"""The API's use cases, in the order of an image's life: upload, read, list, edit, delete.
 
 Each takes validated input, talks to the table and the bucket only through the injected
 repository and storage, and raises domain errors (``image_core.errors``) for the caller.
@@ -10,17 +10,23 @@ What happens in between, when the bytes arrive, is ``image_processing.upload_pro
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Final
 
 from image_api.identity import Caller
 from image_api.listing import ListImagesQuery, read_page
-from image_api.parameters import UploadRequest
+from image_api.parameters import ImageEdit, UploadRequest
 from image_api.responses import DownloadLink, ImagePage, UploadGrant
 from image_core import schema
 from image_core.clock import utc_timestamp
-from image_core.errors import Conflict, Forbidden, NotFound
-from image_core.image import Image, is_image_id
+from image_core.errors import ChangedSinceRead, Conflict, Forbidden, NotFound
+from image_core.image import EDITABLE_STATUSES, Image, is_image_id
 from image_core.schema import ImageStatus, Variant
 from image_core.use_case import UseCase
+
+# Conditional writes lost to concurrent writers (edits, processing, a delete) before answering
+# 409: each attempt reads the record again and decides anew, so only a record that keeps
+# changing under a burst of writes gets that far.
+WRITE_ATTEMPTS: Final = 5
 
 
 class ImageService(UseCase):
@@ -83,6 +89,33 @@ class ImageService(UseCase):
         page = read_page(self._repository, query, owner=caller.images_to_list(public=query.public))
         return ImagePage(items=[caller.view_of(image) for image in page.images], next_cursor=page.next_cursor)
 
+    def edit_image(self, image_id: str, caller: Caller, edit: ImageEdit) -> Image:
+        """Change an image's tags, description or visibility (only those ``edit`` gives), for its owner.
+
+        Found and refused like a delete: an image the caller may not see is not found, another
+        user's public one is forbidden. A pending or available image may be edited; a pending
+        one keeps the edit when processing makes it available (processing builds the outcome
+        from the record it reads, and its write fails if an edit came after that read, so it
+        reads again). Every other state is a conflict. The write is conditional on the record
+        as read; losing to another writer means reading again and applying the same edit to
+        what is there now, so concurrent edits of different fields both stay.
+        """
+        for _ in range(WRITE_ATTEMPTS):
+            image = self._owned_image(image_id, caller, action="edit")
+            if image.status not in EDITABLE_STATUSES:
+                raise Conflict(
+                    f"the image is {image.status.value}; only pending or available images can be edited"
+                )
+            edited = image.edited(**edit.changes())
+            if edited == image:
+                return caller.view_of(image)  # nothing changes: nothing to write
+            try:
+                self._repository.save_edit(edited, as_read=image, now=int(self._clock().timestamp()))
+            except ChangedSinceRead:
+                continue
+            return caller.view_of(edited)
+        raise Conflict("the image kept changing while it was edited; retry")
+
     def delete_image(self, image_id: str, caller: Caller) -> None:
         """Delete the image, its tag items, its object and variants, in an order a retry can always finish.
 
@@ -92,18 +125,36 @@ class ImageService(UseCase):
         is left orphaned. Another user's image is not found, or, if public and so visible to
         them, forbidden.
         """
+        for _ in range(WRITE_ATTEMPTS):
+            image = self._owned_image(image_id, caller, action="delete")
+            try:
+                # Conditional on the version read: the tag items deleted with it are then all there are.
+                self._repository.hide_for_deletion(image)
+            except ChangedSinceRead:
+                continue
+            break
+        else:
+            raise Conflict("the image kept changing while it was deleted; retry")
+        self._storage.delete_image_objects(image_id)
+        self._repository.delete_image_item(image_id)
+
+    def _owned_image(self, image_id: str, caller: Caller, *, action: str) -> Image:
+        """The image, for its owner to change, in any state (deleting included: a delete that
+        stopped part-way is finished by the next one).
+
+        Unless it does not exist or has expired, or the caller may not see it (not found);
+        another user's image that the caller can see is forbidden.
+        """
         image = self._repository.get(image_id) if is_image_id(image_id) else None
         if (
             image is None
             or image.expired(self._clock())
-            or not (caller.may_delete(image) or caller.may_see(image))
+            or not (caller.may_change(image) or caller.may_see(image))
         ):
             raise NotFound("image not found")
-        if not caller.may_delete(image):
-            raise Forbidden("only the image's owner may delete it")
-        self._repository.hide_for_deletion(image)
-        self._storage.delete_image_objects(image_id)
-        self._repository.delete_image_item(image_id)
+        if not caller.may_change(image):
+            raise Forbidden(f"only the image's owner may {action} it")
+        return image
 
     def _visible_image(self, image_id: str, caller: Caller) -> Image:
         """The image, unless it does not exist, is being deleted or has expired (all gone for

@@ -59,6 +59,14 @@ class Conflict(ImageServiceError):  # noqa: N818 - names from the design brief
     """The image exists but its state does not allow the operation now."""
 
 
+class ChangedSinceRead(Conflict):
+    """A conditional write lost: the record changed (or went) since it was read.
+
+    Not meant for callers as such: whoever wrote reads again and decides anew (retry), and
+    only answers ``Conflict`` if the record keeps changing.
+    """
+
+
 class RateLimited(ImageServiceError):  # noqa: N818 - names from the design brief
     """AWS throttled us even after the SDK's retries; the caller should back off and retry."""
 

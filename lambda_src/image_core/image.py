@@ -87,12 +87,44 @@ class ImageFacts(BaseModel):
 FACT_FIELDS: Final = tuple(ImageFacts.model_fields)
 
 
+# What an owner may edit: an image on its way (pending; processing keeps the edit) or
+# available. Rejected and failed images only wait to expire, and deleting ones to go.
+EDITABLE_STATUSES: Final = frozenset({ImageStatus.PENDING, ImageStatus.AVAILABLE})
+
+
 class Image(ImageFacts):
     """An image's record, as stored and as shown to callers: its facts (``ImageFacts``) and the rest.
 
     ``reason`` says why an image is ``rejected`` or ``failed``. ``revision``, ``perceptual_hash``,
-    ``expires_at`` and ``request_id`` are bookkeeping, stored but never shown.
+    ``expires_at``, ``request_id`` and ``version`` are bookkeeping, stored but never shown.
     """
+
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "image_id": "3f2a9c0e8b1d4e6fa7c5b2d1e0f9a8b7",
+                    "user_id": "alice",
+                    "tags": ["cat", "garden"],
+                    "description": "Mia in the sun",
+                    "content_type": "image/png",
+                    "size": 70,
+                    "status": "available",
+                    "created_at": "2026-03-01T12:00:00.000000Z",
+                    "visibility": "public",
+                    "width": 2,
+                    "height": 2,
+                    "format": "PNG",
+                    "sha256": "9f3c2b7e1d0a4c5b8e6f7a9d2c1b0e3f4a5d6c7b8e9f0a1b2c3d4e5f6a7b8c9d",
+                    "frames": 1,
+                    "exif_orientation": 1,
+                    "duplicate_of": None,
+                    "reason": None,
+                }
+            ]
+        },
+    )
 
     image_id: str
     user_id: str
@@ -111,6 +143,11 @@ class Image(ImageFacts):
     # The id of the API request that registered the image (API Gateway's requestId, the API
     # function's correlation id): processing logs its outcome under it too.
     request_id: str | None = Field(default=None, exclude=True)
+
+    # How many times the record was changed after its upload was requested (outcomes, edits,
+    # deletion). Every such write is conditional on the version it read and raises it by one,
+    # so two writers deciding from the same read can never both succeed: the loser reads again.
+    version: int = Field(default=0, exclude=True)
 
     @classmethod
     def registered(
@@ -176,6 +213,20 @@ class Image(ImageFacts):
         return self._unavailable(
             ImageStatus.FAILED, revision=self.revision, reason=Reason.ORIGINAL_MISSING, expires_at=expires_at
         )
+
+    def edited(
+        self,
+        *,
+        tags: list[str] | None = None,
+        description: str | None = None,
+        visibility: Visibility | None = None,
+    ) -> Image:
+        """The owner's edit: each of these given (not None) replaces its value. Only a pending or
+        available image may be edited (a pending one keeps the edit when it becomes available)."""
+        if self.status not in EDITABLE_STATUSES:
+            raise ValueError(f"a {self.status.value} image cannot be edited")
+        given = {"tags": tags, "description": description, "visibility": visibility}
+        return self._becoming(**{name: value for name, value in given.items() if value is not None})
 
     def without_duplicate_hint(self) -> Image:
         """This image as shown to anyone but its owner: ``duplicate_of`` may name a private image."""

@@ -14,7 +14,13 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from image_core import schema
-from image_core.errors import Conflict, ImageServiceError, NotFound, error_code, throttling_as_rate_limited
+from image_core.errors import (
+    ChangedSinceRead,
+    Conflict,
+    ImageServiceError,
+    error_code,
+    throttling_as_rate_limited,
+)
 from image_core.image import FACT_FIELDS, Image
 from image_core.schema import ImageStatus, ListIndex, Visibility
 
@@ -24,6 +30,11 @@ if TYPE_CHECKING:
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+
+# The record's write counter (``Image.version``): every change after the upload request is
+# conditional on the value it read and raises it by one. Records written before it existed
+# have none, which reads as 0.
+VERSION = "version"
 
 # Expression placeholders for the attribute names the expressions touch; several ("status",
 # "size", "format") are DynamoDB reserved words, and the rest come from the schema rather than
@@ -36,6 +47,7 @@ _ATTRIBUTE_NAMES = {
     "#user_dhash_pk": schema.DUPLICATES.partition_key,
     "#public_pk": schema.PUBLIC.partition_key,
     "#listed_at": schema.LISTED_AT,
+    "#version": VERSION,
 }
 
 # The index keys of an image item: present exactly while it is available (sparse indexes).
@@ -95,13 +107,15 @@ class ImageRepository:
         item = response.get("Item")
         return _image_from(item) if item is not None else None
 
-    def mark_available(self, image: Image, *, expected_revision: str | None, now: int) -> None:
+    def mark_available(self, image: Image, *, as_read: Image, now: int) -> None:
         """Record ``image`` (status available, with its facts) and list it, in one transaction.
 
-        Conditional on the record being exactly as processing read it: still there, not
-        deleting, not expired, and describing the upload ``expected_revision`` (None: no
-        upload yet). So two runs for the same or for different uploads can never both write
-        what they decided from the same read; the loser gets ``Conflict`` and reads again.
+        Conditional on the record being exactly as processing read it (``as_read``): still
+        there, not deleting, not expired, describing the same upload (revision) and not
+        written since (version: an owner's edit in between counts). So two runs for the same
+        or for different uploads, or a run and an edit, can never both write what they
+        decided from the same read; the loser gets ``ChangedSinceRead`` and reads again.
+        ``image`` must be built from ``as_read``, so that an edit read there carries through.
         The pending TTL goes: an available image is kept until deleted.
         """
         if image.perceptual_hash is None:
@@ -127,19 +141,19 @@ class ImageRepository:
                 **index_keys,
                 "reason": None,
                 schema.TTL_ATTRIBUTE: None,
+                VERSION: as_read.version + 1,
             },
-            condition=_unchanged_since_read(expected_revision, now),
+            condition=_unchanged_since_read(as_read, now),
         )
         tag_puts: list[TransactWriteItemTypeDef] = [
             {"Put": {"TableName": self._table_name, "Item": _tag_item(image, tag)}} for tag in image.tags
         ]
         self._transact(
             [self._update_image(image.image_id, update), *tag_puts],
-            image_id=image.image_id,
-            condition_error=Conflict(f"image {image.image_id} changed while it was processed"),
+            condition_error=ChangedSinceRead(f"image {image.image_id} changed while it was processed"),
         )
 
-    def mark_unavailable(self, image: Image, *, expected_revision: str | None, now: int) -> None:
+    def mark_unavailable(self, image: Image, *, as_read: Image, now: int) -> None:
         """Record ``image`` as rejected or failed: its reason and expiry set, its facts and listings gone.
 
         Same condition as ``mark_available``. A record that was available (a later upload of
@@ -155,8 +169,9 @@ class ImageRepository:
                 schema.TTL_ATTRIBUTE: image.expires_at,
                 **dict.fromkeys(FACT_FIELDS),
                 **dict.fromkeys(_IMAGE_INDEX_KEYS),
+                VERSION: as_read.version + 1,
             },
-            condition=_unchanged_since_read(expected_revision, now),
+            condition=_unchanged_since_read(as_read, now),
         )
         tag_deletes: list[TransactWriteItemTypeDef] = [
             {"Delete": {"TableName": self._table_name, "Key": _item(_tag_key(image.image_id, tag))}}
@@ -164,8 +179,46 @@ class ImageRepository:
         ]
         self._transact(
             [self._update_image(image.image_id, update), *tag_deletes],
-            image_id=image.image_id,
-            condition_error=Conflict(f"image {image.image_id} changed while it was processed"),
+            condition_error=ChangedSinceRead(f"image {image.image_id} changed while it was processed"),
+        )
+
+    def save_edit(self, edited: Image, *, as_read: Image, now: int) -> None:
+        """Write an owner's edit (tags, description, visibility) everywhere it is listed, at once.
+
+        One transaction: the image item, and for an available image its tag items too (the
+        items of removed tags deleted, every other one rewritten, since each carries a copy of
+        the listing attributes), with the public index keys set or removed with the
+        visibility. A pending image has no tag items yet: processing writes them from the
+        record it reads, edit included. Conditional on the record being as read (same
+        status, same version, not expired); otherwise ``ChangedSinceRead``, and the caller
+        reads again.
+        """
+        listed = as_read.status is ImageStatus.AVAILABLE
+        attributes: dict[str, Any] = {
+            "tags": edited.tags,
+            "description": edited.description,
+            "visibility": edited.visibility.value,
+            VERSION: as_read.version + 1,
+        }
+        if listed:
+            attributes[schema.PUBLIC.partition_key] = (
+                schema.PUBLIC.partition_value() if edited.visibility is Visibility.PUBLIC else None
+            )
+        update = _update(attributes, condition=_same_version_as(as_read, now))
+        items = [self._update_image(edited.image_id, update)]
+        if listed:
+            items += [
+                {"Delete": {"TableName": self._table_name, "Key": _item(_tag_key(edited.image_id, tag))}}
+                for tag in as_read.tags
+                if tag not in edited.tags
+            ]
+            items += [
+                {"Put": {"TableName": self._table_name, "Item": _tag_item(edited, tag)}}
+                for tag in edited.tags
+            ]
+        self._transact(
+            items,
+            condition_error=ChangedSinceRead(f"image {edited.image_id} changed while it was edited"),
         )
 
     def find_duplicate(self, *, user_id: str, perceptual_hash: str, excluding: str) -> str | None:
@@ -253,29 +306,47 @@ class ImageRepository:
         """Mark the image ``deleting`` and take it and its tag items out of every index, atomically.
 
         The image item stays (without index keys) until the object is gone, so a DELETE that
-        fails after this point is finished by retrying it. Raises ``NotFound`` if the record
-        is already gone.
+        fails after this point is finished by retrying it. Conditional on the record being as
+        read (its version): the tags read name every tag item there is only if no edit came
+        in between. Raises ``ChangedSinceRead`` if it did, or if the record is gone.
         """
+        version_condition, version_values = _version_is(image.version)
         hide: TransactWriteItemTypeDef = {
             "Update": {
                 "TableName": self._table_name,
                 "Key": _item(_image_key(image.image_id)),
                 "UpdateExpression": (
-                    "SET #status = :deleting REMOVE #all_pk, #user_pk, #user_dhash_pk, #public_pk, #listed_at"
+                    "SET #status = :deleting, #version = :next_version"
+                    " REMOVE #all_pk, #user_pk, #user_dhash_pk, #public_pk, #listed_at"
                 ),
-                "ConditionExpression": "attribute_exists(#pk)",
+                "ConditionExpression": f"attribute_exists(#pk) AND {version_condition}",
                 "ExpressionAttributeNames": _names(
-                    "#pk", "#status", "#all_pk", "#user_pk", "#user_dhash_pk", "#public_pk", "#listed_at"
+                    "#pk",
+                    "#status",
+                    "#version",
+                    "#all_pk",
+                    "#user_pk",
+                    "#user_dhash_pk",
+                    "#public_pk",
+                    "#listed_at",
                 ),
-                "ExpressionAttributeValues": _item({":deleting": ImageStatus.DELETING.value}),
+                "ExpressionAttributeValues": _item(
+                    {
+                        ":deleting": ImageStatus.DELETING.value,
+                        ":next_version": image.version + 1,
+                        **version_values,
+                    }
+                ),
             }
         }
-        # The record's tag list never changes after upload, so it names every tag item there is.
         tag_deletes: list[TransactWriteItemTypeDef] = [
             {"Delete": {"TableName": self._table_name, "Key": _item(_tag_key(image.image_id, tag))}}
             for tag in image.tags
         ]
-        self._transact([hide, *tag_deletes], image_id=image.image_id)
+        self._transact(
+            [hide, *tag_deletes],
+            condition_error=ChangedSinceRead(f"image {image.image_id} changed while it was deleted"),
+        )
 
     def delete_image_item(self, image_id: str) -> None:
         """The last step of a delete; deleting an item that is already gone is not an error."""
@@ -333,12 +404,12 @@ class ImageRepository:
         self,
         items: list[TransactWriteItemTypeDef],
         *,
-        image_id: str,
-        condition_error: ImageServiceError | None = None,
+        condition_error: ImageServiceError,
     ) -> None:
         """Run a transaction whose first item is the conditional write of the image item.
 
-        That condition failing raises ``condition_error`` (by default: the image is not found).
+        That condition failing raises ``condition_error``; so does losing to a concurrent
+        transaction on the same items (both mean: read again, then decide).
         """
         try:
             with throttling_as_rate_limited():
@@ -347,10 +418,8 @@ class ImageRepository:
             if error_code(error) != "TransactionCanceledException":
                 raise
             reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
-            if reasons[:1] == ["ConditionalCheckFailed"]:
-                raise condition_error or NotFound(f"image {image_id} not found") from error
-            if "TransactionConflict" in reasons:
-                raise Conflict(f"image {image_id} is being changed by another request; retry") from error
+            if reasons[:1] == ["ConditionalCheckFailed"] or "TransactionConflict" in reasons:
+                raise condition_error from error
             raise
 
 
@@ -369,28 +438,61 @@ class _Condition:
     values: dict[str, Any]
 
 
-def _unchanged_since_read(expected_revision: str | None, now: int) -> _Condition:
-    """The image item still exists, is not being deleted or expired, and describes ``expected_revision``."""
+def _unchanged_since_read(as_read: Image, now: int) -> _Condition:
+    """The image item still exists, is not being deleted or expired, describes the revision it
+    was read with, and has not been written since (its version)."""
+    expected_revision = as_read.revision
     revision = (
         "attribute_not_exists(#c_revision)" if expected_revision is None else "#c_revision = :c_revision"
     )
-    values: dict[str, Any] = {":c_deleting": ImageStatus.DELETING.value, ":c_now": now}
+    version, version_values = _version_is(as_read.version, placeholder="c_version")
+    values: dict[str, Any] = {":c_deleting": ImageStatus.DELETING.value, ":c_now": now, **version_values}
     if expected_revision is not None:
         values[":c_revision"] = expected_revision
     return _Condition(
         expression=(
             "attribute_exists(#c_pk) AND #c_status <> :c_deleting"
             " AND (attribute_not_exists(#c_expires) OR #c_expires > :c_now)"
-            f" AND {revision}"
+            f" AND {revision} AND {version}"
         ),
         names={
             "#c_pk": schema.PARTITION_KEY,
             "#c_status": "status",
             "#c_expires": schema.TTL_ATTRIBUTE,
             "#c_revision": "revision",
+            "#c_version": VERSION,
         },
         values=values,
     )
+
+
+def _same_version_as(as_read: Image, now: int) -> _Condition:
+    """The image item still exists, in the status and at the version it was read with, unexpired."""
+    version, version_values = _version_is(as_read.version, placeholder="c_version")
+    return _Condition(
+        expression=(
+            "attribute_exists(#c_pk) AND #c_status = :c_status"
+            " AND (attribute_not_exists(#c_expires) OR #c_expires > :c_now)"
+            f" AND {version}"
+        ),
+        names={
+            "#c_pk": schema.PARTITION_KEY,
+            "#c_status": "status",
+            "#c_expires": schema.TTL_ATTRIBUTE,
+            "#c_version": VERSION,
+        },
+        values={":c_status": as_read.status.value, ":c_now": now, **version_values},
+    )
+
+
+def _version_is(version: int, *, placeholder: str = "version") -> tuple[str, dict[str, int]]:
+    """A condition that the record is at ``version`` (for 0: has none), and its values.
+
+    The name placeholder is ``#<placeholder>``, the value's ``:<placeholder>``.
+    """
+    if version == 0:
+        return f"attribute_not_exists(#{placeholder})", {}
+    return f"#{placeholder} = :{placeholder}", {f":{placeholder}": version}
 
 
 def _update(attributes: Mapping[str, Any], *, condition: _Condition) -> _Update:

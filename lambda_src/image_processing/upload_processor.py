@@ -33,13 +33,14 @@ sends the event to the dead-letter queue and to ``record_failure`` (``failures.h
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Final
 
 from image_core import schema
-from image_core.errors import Conflict, NotFound
+from image_core.errors import ChangedSinceRead, Conflict, NotFound
 from image_core.image import Image, Reason, is_image_id
 from image_core.schema import ImageStatus
 from image_core.use_case import UseCase
@@ -157,8 +158,10 @@ class UploadProcessor(UseCase):
         if self._already_decided(image, upload):
             # Recorded after all (say the last attempt wrote, then timed out): finished now.
             return Processed(ProcessingOutcome.ALREADY_PROCESSED)
-        failed = image.failed(revision=upload.revision, expires_at=self._outcome_expiry())
-        written = self._write(image, upload, failed)
+        expires_at = self._outcome_expiry()
+        written = self._write(
+            image, upload, lambda record: record.failed(revision=upload.revision, expires_at=expires_at)
+        )
         if not isinstance(written, _Written):
             return Processed(written)
         # A failed image has no bytes: neither what the failed attempts may have stored under
@@ -195,8 +198,13 @@ class UploadProcessor(UseCase):
         duplicate_of = self._repository.find_duplicate(
             user_id=image.user_id, perceptual_hash=facts.perceptual_hash, excluding=image.image_id
         )
-        available = image.made_available(revision=upload.revision, facts=facts, duplicate_of=duplicate_of)
-        written = self._write(image, upload, available)
+        written = self._write(
+            image,
+            upload,
+            lambda record: record.made_available(
+                revision=upload.revision, facts=facts, duplicate_of=duplicate_of
+            ),
+        )
         if written is ProcessingOutcome.SUPERSEDED:
             # Nothing will ever point at the objects of bytes that are no longer current.
             self._delete_revisions(image.image_id, upload.revision)
@@ -211,10 +219,14 @@ class UploadProcessor(UseCase):
         )
 
     def _reject(self, image: Image, upload: _Upload, rejected: Rejected) -> Processed:
-        refused = image.refused(
-            revision=upload.revision, reason=rejected.reason, expires_at=self._outcome_expiry()
+        expires_at = self._outcome_expiry()
+        written = self._write(
+            image,
+            upload,
+            lambda record: record.refused(
+                revision=upload.revision, reason=rejected.reason, expires_at=expires_at
+            ),
         )
-        written = self._write(image, upload, refused)
         if not isinstance(written, _Written):
             return Processed(written)
         # A rejected re-upload also ends the original and variants of the upload it replaced.
@@ -270,19 +282,27 @@ class UploadProcessor(UseCase):
         self._delete_revisions(image_id, upload.revision)
         return Processed(ProcessingOutcome.SUPERSEDED)
 
-    def _write(self, image: Image, upload: _Upload, outcome: Image) -> _Written | ProcessingOutcome:
-        """Write ``outcome`` (``image`` after a transition) for ``upload``, conditionally on the record
-        as read; re-read after losing."""
-        write = (
-            self._repository.mark_available
-            if outcome.status is ImageStatus.AVAILABLE
-            else self._repository.mark_unavailable
-        )
+    def _write(
+        self, image: Image, upload: _Upload, transition: Callable[[Image], Image]
+    ) -> _Written | ProcessingOutcome:
+        """Write the outcome for ``upload`` (``transition`` of the record) conditionally on the record
+        as read; re-read after losing.
+
+        The outcome is made from the record as last read, so that what an owner's edit changed
+        meanwhile (tags, description, visibility of a pending image) is kept, and its write
+        fails if anything wrote the record since that read.
+        """
         current = image
         for _ in range(_WRITE_ATTEMPTS):
+            outcome = transition(current)
+            write = (
+                self._repository.mark_available
+                if outcome.status is ImageStatus.AVAILABLE
+                else self._repository.mark_unavailable
+            )
             try:
-                write(outcome, expected_revision=current.revision, now=self._now())
-            except Conflict:
+                write(outcome, as_read=current, now=self._now())
+            except ChangedSinceRead:
                 latest = self._live_record(image.image_id)
                 if latest is None:
                     self._delete_orphan(upload.key, image.image_id)

@@ -149,8 +149,8 @@ class MissingOriginal:
     service's back): it is listed, but every download of it would fail.
 
     Repair marks it ``failed`` (reason ``original_missing``), which takes it out of every
-    listing, and deletes its variants; conditional on the record still describing that
-    revision, so a re-upload processed meanwhile wins. Processing writes the original before
+    listing, and deletes its variants; conditional on the record being exactly as read (its
+    revision and version), so a re-upload or an edit meanwhile wins. Processing writes the original before
     the record, so an available record without one is never a run in progress.
     """
 
@@ -168,9 +168,7 @@ class MissingOriginal:
         assert image.revision is not None
         failed = image.lost_original(expires_at=int((context.now + FAILED_RECORD_RETENTION).timestamp()))
         try:
-            context.repository.mark_unavailable(
-                failed, expected_revision=image.revision, now=context.epoch_now
-            )
+            context.repository.mark_unavailable(failed, as_read=image, now=context.epoch_now)
         except Conflict:
             return False
         context.storage.delete_objects(schema.revision_object_keys(image.image_id, image.revision))

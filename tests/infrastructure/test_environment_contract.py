@@ -26,7 +26,7 @@ def test_given_the_stack_then_every_function_variable_is_a_name_of_the_contract(
                 ("image_api.", "image_processing.", "image_reconcile.")
             )
         ]
-        assert len(service_functions) == 8
+        assert len(service_functions) == 10
         for function in service_functions:
             assert set(function["Properties"]["Environment"]["Variables"]) <= NAMES
 

@@ -34,7 +34,15 @@ API_GRANTS = {
         # to find every original and variant of the image
         "s3:ListBucket",
     },
+    # the record, and a transaction writing it with its tag items (put, deleted)
+    "image_api.edit_image.handler": {
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+    },
 }
+OPENAPI_HANDLER = "image_api.contract.handler"
 # handler -> the key prefixes its object actions may touch. Uploads go to the incoming prefix
 # only; downloads never reach it (its bytes are unverified); delete removes all three.
 OBJECT_PREFIXES = {
@@ -47,6 +55,8 @@ ROUTES = {
     ("/images", "GET"): "image_api.list_images.handler",
     ("/images/{image_id}", "GET"): "image_api.get_image.handler",
     ("/images/{image_id}", "DELETE"): "image_api.delete_image.handler",
+    ("/images/{image_id}", "PATCH"): "image_api.edit_image.handler",
+    ("/openapi.json", "GET"): OPENAPI_HANDLER,
     ("/images/{image_id}/download", "GET"): "image_api.download.handler",
 }
 GATEWAY_RESPONSES = {
@@ -220,7 +230,8 @@ def test_given_each_route_when_synthesized_then_it_proxies_to_its_own_function(
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/images", "/images/upload", "/images/{image_id}", "/images/{image_id}/download"]
+    "path",
+    ["/", "/images", "/images/upload", "/images/{image_id}", "/images/{image_id}/download", "/openapi.json"],
 )
 def test_given_the_local_origins_when_synthesized_then_every_resource_answers_the_cors_preflight(
     local_template: Template, path: str
@@ -229,9 +240,33 @@ def test_given_the_local_origins_when_synthesized_then_every_resource_answers_th
 
     integration = method["Properties"]["Integration"]
     (response,) = integration["IntegrationResponses"]
+    headers = response["ResponseParameters"]
 
     assert integration["Type"] == "MOCK"
-    assert response["ResponseParameters"]["method.response.header.Access-Control-Allow-Origin"] == "'*'"
+    assert headers["method.response.header.Access-Control-Allow-Origin"] == "'*'"
+    # Every method a route has, PATCH included, may be called from a browser
+    assert headers["method.response.header.Access-Control-Allow-Methods"] == "'GET,POST,PATCH,DELETE,OPTIONS'"
+
+
+def test_given_the_openapi_document_function_when_synthesized_then_it_is_granted_nothing(
+    local_template: Template,
+) -> None:
+    function_id, function = function_by_handler(local_template, OPENAPI_HANDLER)
+
+    # No table, bucket or issuer: the document is made from the code alone
+    assert role_statements(local_template, function_id) == []
+    assert set(function["Properties"]["Environment"]["Variables"]) == {
+        "CORS_ALLOWED_ORIGINS",
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_LOG_LEVEL",
+    }
+
+
+def test_given_the_api_when_synthesized_then_no_method_has_an_authorizer(local_template: Template) -> None:
+    # The functions verify tokens themselves; GET /openapi.json is opened in image_api.resolver only
+    methods = api_routes(local_template)
+
+    assert {method["Properties"]["AuthorizationType"] for method in methods.values()} == {"NONE"}
 
 
 def test_given_a_stage_when_synthesized_then_the_api_stage_is_named_after_it_and_throttled(

@@ -174,6 +174,10 @@ class ImageApi:
     def delete(self, image_id: str) -> requests.Response:
         return self.request("DELETE", f"images/{image_id}")
 
+    def edit(self, image_id: str, body: Any) -> requests.Response:
+        """PATCH /images/{id} with ``body`` as JSON."""
+        return self.request("PATCH", f"images/{image_id}", json=body)
+
 
 @dataclass(frozen=True)
 class UploadGrant:

@@ -177,3 +177,47 @@ def test_imgsvc_errors_are_one_line_with_their_exit_status(
     assert "unauthorized" in fails(4, "--token", "not.a.token", "ls")
     # Nothing listening: network (6)
     assert "cannot reach http://127.0.0.1:9" in fails(6, "--api-url", "http://127.0.0.1:9/", "ls")
+
+
+def test_imgsvc_edit_changes_tags_description_and_visibility(
+    imgsvc: Run, tmp_path: Path, user: str, deployed_api: ImageApi
+) -> None:
+    # Given a public image with two tags and a description
+    (tmp_path / "cat.png").write_bytes(images.png(seed=11))
+    old, new = unique_tag("imgsvc-old"), unique_tag("imgsvc-new")
+    ids = uploaded_ids(
+        imgsvc("upload", "cat.png", "--public", "--tags", f"{old},keep", "--description", "first")
+    )
+    remember(deployed_api, user, ids.values())
+    (image_id,) = ids.values()
+    other = f"{user}-other"
+
+    # When its owner replaces a tag, the description, and makes it private
+    edited = json.loads(
+        imgsvc(
+            "edit", image_id, "--tags", f"{new},keep", "--description", "second", "--private", "--json"
+        ).stdout
+    )
+
+    # Then the answer is the updated image
+    assert (set(edited["tags"]), edited["description"], edited["visibility"]) == (
+        {new, "keep"},
+        "second",
+        "private",
+    )
+    # And every listing agrees at once: the new tag finds it, the old one does not, nor the public listing
+    assert [
+        item["image_id"] for item in json.loads(imgsvc("ls", "--tag", new, "--json").stdout)["items"]
+    ] == [image_id]
+    assert json.loads(imgsvc("ls", "--tag", old, "--json").stdout)["items"] == []
+    public = imgsvc("ls", "--public", "--tag", new, "--json", as_user=other).stdout
+    assert json.loads(public)["items"] == []
+    # And someone else can neither see it now (not found) nor, once public again, change it (forbidden)
+    imgsvc("edit", image_id, "--tags", "mine", as_user=other, check_exit=3)
+    imgsvc("edit", image_id, "--public")
+    refused = imgsvc("edit", image_id, "--tags", "mine", as_user=other, check_exit=4)
+    assert refused.stderr.startswith("imgsvc: error: ")
+    shown = json.loads(imgsvc("info", image_id, "--json", as_user=other).stdout)
+    assert (set(shown["tags"]), shown["visibility"]) == ({new, "keep"}, "public")
+
+    imgsvc("rm", image_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -40,6 +41,13 @@ def test_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     assert result.stdout.strip().splitlines()[-3:] == ["WEBP", "204", "404"]
     assert '"status":"available"' in result.stdout
     assert '"tags":["cat","holiday"]' in result.stdout
+    # And the edit answered the image as changed, and bob found it by its new tag at once
+    image_id = json.loads((tmp_path / "upload.json").read_text())["image_id"]
+    edited, found_by_new_tag = [
+        json.loads(line) for line in result.stdout.splitlines() if "Mia in the sun" in line
+    ]
+    assert (edited["image_id"], edited["tags"]) == (image_id, ["cat", "garden"])
+    assert found_by_new_tag["items"][0]["image_id"] == image_id
     # And the record told the facts of the 2x2 PNG, whose thumbnail is a 2x2 WebP (never scaled up)
     assert '"width":2,"height":2,"format":"PNG"' in result.stdout
     thumbnail = Image.open(tmp_path / "thumbnail.webp")
@@ -76,3 +84,7 @@ def test_readme_imgsvc_walkthrough_runs_as_written(tmp_path: Path) -> None:
     assert (thumbnail.format, thumbnail.size) == ("WEBP", (2, 2))
     assert result.stdout.strip().splitlines()[-1] == f"deleted {image_id}"
     assert "Traceback" not in result.stderr
+    # And the edit answered the image as changed
+    edited = [[part.strip() for part in line.split(maxsplit=1)] for line in result.stdout.splitlines()]
+    assert ["description", "Mia in the sun"] in edited
+    assert ["tags", "cat,garden"] in edited

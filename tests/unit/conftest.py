@@ -19,7 +19,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from image_api import delete_image, dependencies, download, get_image, list_images, upload
+from image_api import delete_image, dependencies, download, edit_image, get_image, list_images, upload
 from image_api.settings import get_auth_settings
 from image_api.use_cases import ImageService
 from image_core import schema
@@ -46,7 +46,7 @@ PENDING_GRACE_SECONDS = 1800
 MAX_IMAGE_PIXELS = 40_000_000
 FAULT_TAG = "inject-failure"
 
-_API_MODULES = (upload, list_images, get_image, download, delete_image)
+_API_MODULES = (upload, list_images, get_image, edit_image, download, delete_image)
 
 # One session for every test client: a session caches the parsed service models, which makes a
 # client cost milliseconds instead of the ~100 ms a fresh default session costs under moto.

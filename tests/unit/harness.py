@@ -16,7 +16,7 @@ from urllib.parse import quote_plus
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from image_api import delete_image, download, get_image, list_images, upload
+from image_api import contract, delete_image, download, edit_image, get_image, list_images, upload
 from image_processing import failures
 from image_processing import handler as processing
 from tests.unit.tokens import issuer
@@ -226,6 +226,27 @@ class ApiClient:
 
     def delete(self, image_id: str, query: QueryParameters | None = None) -> HttpResult:
         return _call(delete_image.handler, self._image_event("DELETE", "/images/{image_id}", image_id, query))
+
+    def edit(
+        self,
+        image_id: str,
+        body: Any = None,
+        *,
+        raw_body: str | None = None,
+        content_type: str = "application/json",
+        query: QueryParameters | None = None,
+    ) -> HttpResult:
+        """PATCH with ``body`` as JSON, or ``raw_body`` as given (neither: no body at all)."""
+        text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
+        event = self._image_event("PATCH", "/images/{image_id}", image_id, query)
+        event["body"] = text
+        if text is not None:
+            event["headers"]["Content-Type"] = content_type
+            event["multiValueHeaders"]["Content-Type"] = [content_type]
+        return _call(edit_image.handler, event)
+
+    def openapi_document(self) -> HttpResult:
+        return _call(contract.handler, rest_api_event("GET", "/openapi.json", headers=self._headers()))
 
     def _image_event(
         self, method: str, resource: str, image_id: str, query: QueryParameters | None

@@ -84,3 +84,21 @@ def test_a_transition_is_validated_like_a_record_read_from_the_table() -> None:
 
     with pytest.raises(ValidationError, match="width"):
         a_pending_image().made_available(revision="rev-1", facts=bad_facts, duplicate_of=None)
+
+
+def test_an_edit_changes_only_what_it_gives_and_keeps_the_facts() -> None:
+    available = a_pending_image().made_available(revision="ab" * 32, facts=FOUND, duplicate_of=None)
+
+    edited = available.edited(tags=["dogs"], visibility=Visibility.PRIVATE)
+
+    assert (edited.tags, edited.visibility, edited.description) == (["dogs"], Visibility.PRIVATE, None)
+    assert edited.model_copy(update={"tags": ["cats"], "visibility": Visibility.PUBLIC}) == available
+    assert a_pending_image().edited(description="").description == ""
+
+
+@pytest.mark.parametrize("status", [ImageStatus.REJECTED, ImageStatus.FAILED, ImageStatus.DELETING])
+def test_only_a_pending_or_available_image_may_be_edited(status: ImageStatus) -> None:
+    image = a_pending_image().model_copy(update={"status": status})
+
+    with pytest.raises(ValueError, match=f"a {status.value} image cannot be edited"):
+        image.edited(tags=["dogs"])

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from image_core.errors import Conflict, NotFound
+from image_core.errors import ChangedSinceRead, Conflict
 from image_core.image import Image, ImageContentType
 from image_core.repository import ImageRepository
 from image_core.schema import ImageStatus
@@ -57,7 +57,7 @@ def test_making_a_missing_image_available_is_a_conflict_and_writes_nothing(
     repository: ImageRepository, aws: Aws
 ) -> None:
     with pytest.raises(Conflict):
-        repository.mark_available(available(an_image()), expected_revision=None, now=NOW)
+        repository.mark_available(available(an_image()), as_read=an_image(), now=NOW)
 
     assert aws.table_items() == []
 
@@ -67,11 +67,11 @@ def test_an_outcome_for_a_record_changed_since_it_was_read_is_a_conflict(
 ) -> None:
     # Given a record that processing read without a revision, then another run recorded one
     repository.create_pending(an_image())
-    repository.mark_available(available(an_image(), "etag-2"), expected_revision=None, now=NOW)
+    repository.mark_available(available(an_image(), "etag-2"), as_read=an_image(), now=NOW)
 
     # When the first run writes what it decided from its stale read
     with pytest.raises(Conflict):
-        repository.mark_available(available(an_image(), "etag-1"), expected_revision=None, now=NOW)
+        repository.mark_available(available(an_image(), "etag-1"), as_read=an_image(), now=NOW)
 
     # Then the other run's outcome stands
     item = aws.item(an_image().image_id)
@@ -83,7 +83,7 @@ def test_an_outcome_for_an_expired_record_is_a_conflict(repository: ImageReposit
     repository.create_pending(an_image())
 
     with pytest.raises(Conflict):
-        repository.mark_available(available(an_image()), expected_revision=None, now=NOW + 3600)
+        repository.mark_available(available(an_image()), as_read=an_image(), now=NOW + 3600)
 
 
 def test_a_pending_image_without_an_expiry_is_refused(repository: ImageRepository) -> None:
@@ -91,8 +91,9 @@ def test_a_pending_image_without_an_expiry_is_refused(repository: ImageRepositor
         repository.create_pending(an_image().model_copy(update={"expires_at": None}))
 
 
-def test_hiding_a_missing_image_is_not_found(repository: ImageRepository) -> None:
-    with pytest.raises(NotFound):
+def test_hiding_a_missing_image_is_a_change_since_it_was_read(repository: ImageRepository) -> None:
+    # The use case reads again, and answers not found (tests/unit/test_delete_image_api.py)
+    with pytest.raises(ChangedSinceRead):
         repository.hide_for_deletion(an_image())
 
 
@@ -113,4 +114,4 @@ def test_a_transaction_lost_to_a_concurrent_one_is_a_conflict(repository: ImageR
 
     # Then the caller is told to retry
     with pytest.raises(Conflict):
-        repository.mark_available(available(an_image()), expected_revision=None, now=NOW)
+        repository.mark_available(available(an_image()), as_read=an_image(), now=NOW)
