@@ -259,6 +259,9 @@ def test_given_the_openapi_document_function_when_synthesized_then_it_is_granted
         "CORS_ALLOWED_ORIGINS",
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_LOG_LEVEL",
+        # Like every function: its metrics' namespace, and tracing as the stage does it
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "POWERTOOLS_TRACE_DISABLED",
     }
 
 
