@@ -33,12 +33,6 @@ class Settings(BaseModel):
     max_image_pixels: PositiveInt = Field(50_000_000, validation_alias=env.MAX_IMAGE_PIXELS)
     # Test stages only: processing fails on purpose for images carrying this tag.
     processing_fault_tag: str | None = Field(default=None, validation_alias=env.PROCESSING_FAULT_TAG)
-    # Powertools' own switch, read here too: an untraced function never imports the X-Ray SDK.
-    tracing_disabled: bool = Field(default=False, validation_alias=env.POWERTOOLS_TRACE_DISABLED)
-
-    @property
-    def tracing(self) -> bool:
-        return not self.tracing_disabled
 
     @field_validator("s3_public_endpoint", "processing_fault_tag")
     @classmethod
@@ -50,3 +44,22 @@ class Settings(BaseModel):
 def get_settings() -> Settings:
     """The settings of this warm container; the environment does not change while it lives."""
     return Settings.model_validate(dict(os.environ))
+
+
+class TelemetrySettings(BaseModel):
+    """What every function reads to report itself, the ones without a table or a bucket too
+    (the OpenAPI document's function has neither)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    # Powertools' own switch, read here too: an untraced function never imports the X-Ray SDK.
+    tracing_disabled: bool = Field(default=False, validation_alias=env.POWERTOOLS_TRACE_DISABLED)
+
+    @property
+    def tracing(self) -> bool:
+        return not self.tracing_disabled
+
+
+@cache
+def get_telemetry_settings() -> TelemetrySettings:
+    return TelemetrySettings.model_validate(dict(os.environ))

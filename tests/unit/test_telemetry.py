@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -159,19 +160,26 @@ def test_given_an_upload_that_failed_for_good_when_recorded_then_it_is_counted(
     assert [metric["value"] for metric in named(capsys.readouterr().out, "ImagesFailed")] == [[1.0]]
 
 
-def _imports_after_one_call(module: str, tracing_disabled: str) -> set[str]:
+def _imports_after_one_call(module: str, tracing_disabled: str, *, with_storage: bool = True) -> set[str]:
     """Which of the X-Ray SDK's modules a fresh interpreter holds after importing ``module`` and
     calling a traced handler once."""
+    environment = {"POWERTOOLS_TRACE_DISABLED": tracing_disabled}
+    if with_storage:
+        environment.update(TABLE_NAME="t", BUCKET_NAME="b")
     script = f"""
 import json, os, sys
-os.environ.update(TABLE_NAME="t", BUCKET_NAME="b", POWERTOOLS_TRACE_DISABLED="{tracing_disabled}")
+os.environ.update({environment!r})
 from image_core.telemetry import traced
 import {module}
 before = "aws_xray_sdk" in sys.modules
 traced(lambda event, context: "answered")(None, None)
 print(json.dumps([before, "aws_xray_sdk" in sys.modules]))
 """
-    result = subprocess.run([sys.executable, "-c", script], cwd=LAMBDA_SRC, capture_output=True, text=True)
+    # Nothing inherited from this process's environment but what the interpreter needs.
+    inherited = {name: value for name, value in os.environ.items() if name in ("PATH", "HOME", "LANG")}
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=LAMBDA_SRC, capture_output=True, text=True, env=inherited
+    )
     assert result.returncode == 0, result.stderr
     before, after = json.loads(result.stdout.splitlines()[-1])
     return {name for name, loaded in (("at import", before), ("after a call", after)) if loaded}
@@ -220,3 +228,14 @@ def test_given_an_upload_request_when_its_bytes_are_processed_then_processing_lo
     assert orphan.get("correlation_id") is None
     assert {metric["correlation_id"] for metric in named(output, "ImagesAvailable")} == {request_id}
     assert "request_id" not in api.get(image_id).json()
+
+
+@pytest.mark.parametrize("tracing_disabled", ["true", "false"])
+def test_given_a_function_without_table_or_bucket_when_it_runs_traced_or_not_then_it_answers(
+    tracing_disabled: str,
+) -> None:
+    # The OpenAPI document's function has neither: deciding whether to trace must not need them
+    # (it answered 502 when tracing was read from the storage settings).
+    loaded = _imports_after_one_call("image_api.contract", tracing_disabled, with_storage=False)
+
+    assert loaded == (set() if tracing_disabled == "true" else {"after a call"})
