@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -255,6 +256,80 @@ def test_concurrent_transactions_all_succeed_and_conditional_writes_have_one_win
         ExpressionAttributeValues={":pk": {"S": f"tx-{run}-7"}},
     )["Items"]
     assert len(written) == 10
+
+
+def _mock_api_template(paths: list[str]) -> dict[str, Any]:
+    """A REST API with a MOCK GET per path, deployed to stage ``live`` as CDK does: a new
+    Deployment (a new logical id) whenever the methods change, and a Stage pointing at it."""
+    resources: dict[str, Any] = {
+        "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": "stages"}}
+    }
+    methods = []
+    for path in paths:
+        resources[f"Res{path}"] = {
+            "Type": "AWS::ApiGateway::Resource",
+            "Properties": {
+                "RestApiId": {"Ref": "Api"},
+                "ParentId": {"Fn::GetAtt": ["Api", "RootResourceId"]},
+                "PathPart": path,
+            },
+        }
+        resources[f"Get{path}"] = {
+            "Type": "AWS::ApiGateway::Method",
+            "Properties": {
+                "RestApiId": {"Ref": "Api"},
+                "ResourceId": {"Ref": f"Res{path}"},
+                "HttpMethod": "GET",
+                "AuthorizationType": "NONE",
+                "Integration": {
+                    "Type": "MOCK",
+                    "RequestTemplates": {"application/json": '{"statusCode": 200}'},
+                    "IntegrationResponses": [
+                        {"StatusCode": "200", "ResponseTemplates": {"application/json": path}}
+                    ],
+                },
+                "MethodResponses": [{"StatusCode": "200"}],
+            },
+        }
+        methods.append(f"Get{path}")
+    deployment = "Deployment" + "".join(paths)
+    resources[deployment] = {
+        "Type": "AWS::ApiGateway::Deployment",
+        "Properties": {"RestApiId": {"Ref": "Api"}},
+        "DependsOn": methods,
+    }
+    resources["Stage"] = {
+        "Type": "AWS::ApiGateway::Stage",
+        "Properties": {"RestApiId": {"Ref": "Api"}, "StageName": "live", "DeploymentId": {"Ref": deployment}},
+    }
+    return {"Resources": resources, "Outputs": {"ApiId": {"Value": {"Ref": "Api"}}}}
+
+
+def test_stack_update_that_adds_a_route_keeps_the_stage_and_serves_the_new_route(local_cloud: str) -> None:
+    # LocalStack alone left the API without its stage after such an update: its Stage update
+    # was a no-op and deleting the old Deployment deleted the stage still pointing at it.
+    cloudformation = boto3.client("cloudformation")
+    name = f"stages-{uuid.uuid4().hex[:8]}"
+
+    def settle(action: Callable[..., Any], waiter: str, template: dict[str, Any]) -> None:
+        action(StackName=name, TemplateBody=json.dumps(template))
+        cloudformation.get_waiter(waiter).wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+
+    settle(cloudformation.create_stack, "stack_create_complete", _mock_api_template(["one"]))
+    try:
+        outputs = cloudformation.describe_stacks(StackName=name)["Stacks"][0]["Outputs"]
+        api_id = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "ApiId")
+        settle(cloudformation.update_stack, "stack_update_complete", _mock_api_template(["one", "two"]))
+
+        apigateway = boto3.client("apigateway")
+        (stage,) = apigateway.get_stages(restApiId=api_id)["item"]
+        deployments = apigateway.get_deployments(restApiId=api_id)["items"]
+        assert [d["id"] for d in deployments] == [stage["deploymentId"]]
+        for path in ("one", "two"):
+            answer = requests.get(f"{local_cloud}/_aws/execute-api/{api_id}/live/{path}", timeout=10)
+            assert (answer.status_code, answer.text) == (200, path)
+    finally:
+        cloudformation.delete_stack(StackName=name)
 
 
 def _presign_in_function(api_url: str, key: str, expires: int) -> str:

@@ -19,6 +19,7 @@ from localcloud_plugins.cloudformation_shapes import (
     custom_resource_properties,
     fallback_physical_id,
     point_in_time_recovery,
+    stage_patch_operations,
 )
 from localcloud_plugins.event_invoke import (
     ANSWER_MARGIN_SECONDS,
@@ -294,3 +295,27 @@ def test_serialized_dispatch_lets_an_operations_error_through_and_releases_the_l
     with pytest.raises(ValueError, match="conditional check failed"):
         table["PutItem"]("context", 1)
     assert table["GetItem"]("context", 3) == 3
+
+
+def test_stage_patch_moves_the_stage_to_its_new_deployment_and_changes_only_what_changed() -> None:
+    previous = {
+        "RestApiId": "a1",
+        "StageName": "local",
+        "DeploymentId": "old",
+        "Variables": {"x": "1", "y": "2"},
+    }
+    desired = {
+        "RestApiId": "a1",
+        "StageName": "local",
+        "DeploymentId": "new",
+        "TracingEnabled": True,
+        "Variables": {"y": "3"},
+    }
+
+    assert stage_patch_operations(previous, desired) == [
+        {"op": "replace", "path": "/deploymentId", "value": "new"},
+        {"op": "replace", "path": "/tracingEnabled", "value": "true"},
+        {"op": "remove", "path": "/variables/x"},
+        {"op": "replace", "path": "/variables/y", "value": "3"},
+    ]
+    assert stage_patch_operations(desired, desired) == []

@@ -47,3 +47,42 @@ def point_in_time_recovery(model: dict[str, Any], region: str) -> bool | None:
     if not spec or "PointInTimeRecoveryEnabled" not in spec:
         return None
     return str(spec["PointInTimeRecoveryEnabled"]).lower() == "true"
+
+
+# The stage properties a template may change in place, and their paths in UpdateStage's patch
+# operations. (StageName and RestApiId are create-only: a change replaces the stage.)
+_STAGE_PATHS = {
+    "DeploymentId": "/deploymentId",
+    "Description": "/description",
+    "TracingEnabled": "/tracingEnabled",
+    "CacheClusterEnabled": "/cacheClusterEnabled",
+    "CacheClusterSize": "/cacheClusterSize",
+}
+
+
+def stage_patch_operations(previous: dict[str, Any], desired: dict[str, Any]) -> list[dict[str, str]]:
+    """The ``UpdateStage`` patch operations that take a stage from ``previous`` to ``desired``.
+
+    Above all ``/deploymentId``: CDK gives an API a new ``AWS::ApiGateway::Deployment`` whenever
+    its methods change, and the stage must move to it before the old one is deleted. Variables
+    are patched one by one, as the API expects.
+    """
+    operations: list[dict[str, str]] = []
+    for prop, path in _STAGE_PATHS.items():
+        value = desired.get(prop)
+        if value == previous.get(prop):
+            continue
+        if value is None:
+            operations.append({"op": "remove", "path": path})
+        else:
+            # Patch values are strings; booleans as API Gateway spells them.
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            operations.append({"op": "replace", "path": path, "value": text})
+    old_vars: dict[str, Any] = previous.get("Variables") or {}
+    new_vars: dict[str, Any] = desired.get("Variables") or {}
+    for name in sorted(old_vars.keys() - new_vars.keys()):
+        operations.append({"op": "remove", "path": f"/variables/{name}"})
+    for name in sorted(new_vars):
+        if old_vars.get(name) != new_vars[name]:
+            operations.append({"op": "replace", "path": f"/variables/{name}", "value": str(new_vars[name])})
+    return operations
