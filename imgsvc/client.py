@@ -94,13 +94,7 @@ class Client:
         visibility: Visibility | str | None = None,
     ) -> UploadTicket:
         """``POST /images/upload``: a pending image of the caller's and a presigned POST for its bytes."""
-        body: dict[str, Any] = {"content_type": content_type}
-        if tags is not None:
-            body["tags"] = list(tags)
-        if description is not None:
-            body["description"] = description
-        if visibility is not None:
-            body["visibility"] = str(visibility)
+        body = {"content_type": content_type, **_image_fields(tags, description, visibility)}
         return UploadTicket.from_json(self._call("POST", "images/upload", json=body).json())
 
     def send(
@@ -245,13 +239,7 @@ class Client:
         visibility: Visibility | str | None = None,
     ) -> Image:
         """``PATCH /images/{id}``: change what is given (the owner only); the image as it is then."""
-        body: dict[str, Any] = {}
-        if tags is not None:
-            body["tags"] = list(tags)
-        if description is not None:
-            body["description"] = description
-        if visibility is not None:
-            body["visibility"] = str(visibility)
+        body = _image_fields(tags, description, visibility)
         if not body:
             raise ValueError("nothing to change: give tags, description or visibility")
         return Image.from_json(self._call("PATCH", f"images/{_id_segment(image_id)}", json=body).json())
@@ -364,3 +352,17 @@ def _s3_error(response: httpx.Response) -> tuple[str, str]:
     except ElementTree.ParseError:
         return "", ""
     return root.findtext("Code") or "", root.findtext("Message") or ""
+
+
+def _image_fields(
+    tags: Sequence[str] | None, description: str | None, visibility: Visibility | str | None
+) -> dict[str, Any]:
+    """The fields an upload request and an edit share, as their JSON body carries them: those given."""
+    body: dict[str, Any] = {}
+    if tags is not None:
+        body["tags"] = list(tags)
+    if description is not None:
+        body["description"] = description
+    if visibility is not None:
+        body["visibility"] = str(visibility)
+    return body
