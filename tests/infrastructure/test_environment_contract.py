@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from image_api.settings import AuthSettings, CorsSettings
 from image_core import environment
-from image_core.settings import Settings
+from image_core.settings import Settings, TelemetrySettings
 from image_reconcile.settings import ReconcileSettings
 
 from .template_queries import resources
@@ -32,7 +32,13 @@ def test_given_the_stack_then_every_function_variable_is_a_name_of_the_contract(
 
 
 def test_given_the_functions_settings_then_they_read_only_names_of_the_contract() -> None:
-    models: tuple[type[BaseModel], ...] = (Settings, AuthSettings, CorsSettings, ReconcileSettings)
+    models: tuple[type[BaseModel], ...] = (
+        Settings,
+        TelemetrySettings,
+        AuthSettings,
+        CorsSettings,
+        ReconcileSettings,
+    )
     read = {field.validation_alias for model in models for field in model.model_fields.values()}
 
     # Every variable the functions read is named in the contract, and the contract names
