@@ -280,7 +280,8 @@ def test_given_a_stage_when_synthesized_then_every_function_publishes_metrics_an
         if str(function["Properties"].get("Handler", "")).startswith("image_")
     ]
 
-    assert len(functions) == 8
+    # seven API functions (edit and the OpenAPI document among them), processing, failures, reconcile
+    assert len(functions) == 10
     for function in functions:
         variables = function["Environment"]["Variables"]
         assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "ImageService"
