@@ -33,6 +33,18 @@ class Settings(BaseModel):
     max_image_pixels: PositiveInt = Field(50_000_000, validation_alias=env.MAX_IMAGE_PIXELS)
     # Test stages only: processing fails on purpose for images carrying this tag.
     processing_fault_tag: str | None = Field(default=None, validation_alias=env.PROCESSING_FAULT_TAG)
+
+    @field_validator("s3_public_endpoint", "processing_fault_tag")
+    @classmethod
+    def _empty_means_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+
+class TelemetrySettings(BaseModel):
+    """What every function reads, the OpenAPI document's too (which has no table or bucket)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
     # Powertools' own switch, read here too: an untraced function never imports the X-Ray SDK.
     tracing_disabled: bool = Field(default=False, validation_alias=env.POWERTOOLS_TRACE_DISABLED)
 
@@ -40,10 +52,10 @@ class Settings(BaseModel):
     def tracing(self) -> bool:
         return not self.tracing_disabled
 
-    @field_validator("s3_public_endpoint", "processing_fault_tag")
-    @classmethod
-    def _empty_means_none(cls, value: str | None) -> str | None:
-        return value.strip() or None if value is not None else None
+
+@cache
+def get_telemetry_settings() -> TelemetrySettings:
+    return TelemetrySettings.model_validate(dict(os.environ))
 
 
 @cache

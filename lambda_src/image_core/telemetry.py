@@ -20,7 +20,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from image_core.settings import get_settings
+from image_core.settings import get_telemetry_settings
 
 __all__ = ["MetricUnit", "count", "traced"]
 
@@ -50,7 +50,7 @@ def traced[H: Handler](handler: H) -> H:
     @functools.wraps(handler)
     def run(event: Any, context: Any) -> Any:
         if not chosen:
-            chosen.append(_with_tracer(handler) if get_settings().tracing else handler)
+            chosen.append(_with_tracer(handler) if get_telemetry_settings().tracing else handler)
         return chosen[0](event, context)
 
     return run  # type: ignore[return-value]  # the same signature as handler's

@@ -159,12 +159,15 @@ def test_given_an_upload_that_failed_for_good_when_recorded_then_it_is_counted(
     assert [metric["value"] for metric in named(capsys.readouterr().out, "ImagesFailed")] == [[1.0]]
 
 
-def _imports_after_one_call(module: str, tracing_disabled: str) -> set[str]:
+def _imports_after_one_call(module: str, tracing_disabled: str, *, storage: bool = True) -> set[str]:
     """Which of the X-Ray SDK's modules a fresh interpreter holds after importing ``module`` and
-    calling a traced handler once."""
+    calling a traced handler once (``storage``: with a table and a bucket configured)."""
+    names = 'TABLE_NAME="t", BUCKET_NAME="b", ' if storage else ""
     script = f"""
 import json, os, sys
-os.environ.update(TABLE_NAME="t", BUCKET_NAME="b", POWERTOOLS_TRACE_DISABLED="{tracing_disabled}")
+for name in ("TABLE_NAME", "BUCKET_NAME"):
+    os.environ.pop(name, None)
+os.environ.update({names}POWERTOOLS_TRACE_DISABLED="{tracing_disabled}")
 from image_core.telemetry import traced
 import {module}
 before = "aws_xray_sdk" in sys.modules
@@ -183,6 +186,14 @@ print(json.dumps([before, "aws_xray_sdk" in sys.modules]))
 )
 def test_given_an_untraced_function_when_it_runs_then_the_xray_sdk_is_never_imported(module: str) -> None:
     assert _imports_after_one_call(module, tracing_disabled="true") == set()
+
+
+@pytest.mark.parametrize("tracing_disabled", ["true", "false"])
+def test_given_a_function_without_table_or_bucket_when_traced_then_it_runs(tracing_disabled: str) -> None:
+    # The OpenAPI document's function has neither: found by fuzzing, every GET /openapi.json was 502
+    assert "at import" not in _imports_after_one_call(
+        "image_api.contract", tracing_disabled=tracing_disabled, storage=False
+    )
 
 
 def test_given_a_traced_function_when_it_first_runs_then_the_tracer_wraps_it_and_only_then_loads_xray() -> (
