@@ -161,6 +161,8 @@ _REFUSED_BODY = "imageServiceRefusedBody"
 # Bodies Powertools would parse as forms (a multipart one without a boundary crashes its
 # parser); every route documents a JSON body, so these are refused unread.
 _FORM_MEDIA_TYPES: Final = ("multipart/", "application/x-www-form-urlencoded")
+# Reads and deletes take no body.
+_METHODS_WITHOUT_BODY: Final = frozenset({"GET", "HEAD", "DELETE"})
 
 # Where Powertools says a parameter came from: the first element of a validation error's loc.
 _PARAMETER_SOURCES = frozenset({"query", "path", "header", "cookie", "body"})
@@ -304,6 +306,9 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) ->
             "isBase64Encoded": False,
             **({_REFUSED_BODY: "send JSON (Content-Type: application/json)"} if body else {}),
         }
+    elif body and event.get("httpMethod") in _METHODS_WITHOUT_BODY:
+        # Not ignored: a client sending one means something by it (a DELETE "with conditions")
+        event = {**event, "body": None, "isBase64Encoded": False, _REFUSED_BODY: "none is expected here"}
     elif event.get("isBase64Encoded") and isinstance(body, str) and not _is_utf8(body):
         # API Gateway hands over bytes that are not text base64-encoded; Powertools' decoding of
         # them would fail as an internal error.

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from image_api import list_images, upload
+from image_api import delete_image, download, get_image, list_images, upload
 from image_api.listing import MAX_CURSOR_LENGTH
 from image_api.parameters import MAX_DATE_LENGTH, MAX_TAG_ENTRIES, MAX_TAGS_TEXT_LENGTH
 from tests.unit.conftest import Aws, UploadImage
@@ -350,3 +350,32 @@ def test_a_body_of_bytes_that_are_not_utf_8_is_refused_not_an_internal_error(
     assert response["statusCode"] == 400, response["body"]
     assert "UTF-8" in json.loads(response["body"])["error"]["message"]
     assert aws.table_items() == []
+
+
+@pytest.mark.parametrize(
+    ("handler", "method", "resource"),
+    [
+        pytest.param(delete_image.handler, "DELETE", "/images/{image_id}", id="DELETE"),
+        pytest.param(get_image.handler, "GET", "/images/{image_id}", id="GET"),
+        pytest.param(download.handler, "GET", "/images/{image_id}/download", id="download"),
+    ],
+)
+def test_a_body_where_none_is_expected_is_refused_and_changes_nothing(
+    api: ApiClient, aws: Aws, available_image: UploadImage, handler: Any, method: str, resource: str
+) -> None:
+    # Found by the bad-input suite: a DELETE with a JSON body deleted the image (204)
+    image_id = available_image(user_id="alice")
+    items, objects = aws.table_items(), sorted(aws.object_keys())
+    event = rest_api_event(
+        method,
+        resource,
+        path_parameters={"image_id": image_id},
+        body='{"if_unmodified_since": "2026-01-01"}',
+        headers={"Authorization": api.authorization or "", "Content-Type": "application/json"},
+    )
+
+    response = handler(event, lambda_context())
+
+    assert response["statusCode"] == 400, response["body"]
+    assert "'body'" in json.loads(response["body"])["error"]["message"]
+    assert (aws.table_items(), sorted(aws.object_keys())) == (items, objects)
