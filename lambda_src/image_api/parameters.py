@@ -76,6 +76,14 @@ Tag = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_TAG_LENGTH, pattern=r"^[a-z0-9_-]+$"),
     BeforeValidator(_trimmed_lower_case_tag),
+    # The contract says what is accepted, before the tag is trimmed and lower-cased (" Cats ").
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": rf"^\s*[A-Za-z0-9_-]{{1,{MAX_TAG_LENGTH}}}\s*$",
+            "description": f"1-{MAX_TAG_LENGTH} of a-z 0-9 - _, case-insensitive (stored lower-cased)",
+        }
+    ),
 ]
 
 # The raw list is bounded first (pydantic stops at the first entry too many), the distinct
@@ -149,7 +157,8 @@ class UploadFields(BaseModel):
 
     # Only in a body, and only to tell the caller it is refused (see Caller.acting_as) or,
     # with authentication off, who the owner is; the query string's is read with the identity.
-    user_id: UserId | None = None
+    # Not in the contract: with a token, who you are comes from the token alone.
+    user_id: SkipJsonSchema[UserId | None] = None
     tags: Tags | None = None
     description: Description | None = None
     content_type: ImageContentType | None = None
@@ -168,10 +177,12 @@ class ImageEdit(BaseModel):
         extra="forbid",
         frozen=True,
         json_schema_extra={
+            # at least one field (``_changes_something``)
+            "minProperties": 1,
             "examples": [
                 {"tags": ["cat", "garden"], "description": "Mia in the sun", "visibility": "public"},
                 {"visibility": "private"},
-            ]
+            ],
         },
     )
 

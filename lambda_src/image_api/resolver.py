@@ -17,6 +17,8 @@ turns that into the OpenAPI document).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Callable, Mapping
 from enum import StrEnum
@@ -154,6 +156,13 @@ MAX_BODY_CHARACTERS: Final = 16 * 1024
 
 # Where ``resolve`` notes the length of a body it took out for being over MAX_BODY_CHARACTERS.
 _OVERSIZED_BODY = "imageServiceOversizedBody"
+# Where ``resolve`` notes why it took out a body it will not read (the routes read JSON only).
+_REFUSED_BODY = "imageServiceRefusedBody"
+# Bodies Powertools would parse as forms (a multipart one without a boundary crashes its
+# parser); every route documents a JSON body, so these are refused unread.
+_FORM_MEDIA_TYPES: Final = ("multipart/", "application/x-www-form-urlencoded")
+# Reads and deletes take no body.
+_METHODS_WITHOUT_BODY: Final = frozenset({"GET", "HEAD", "DELETE"})
 
 # Where Powertools says a parameter came from: the first element of a validation error's loc.
 _PARAMETER_SOURCES = frozenset({"query", "path", "header", "cookie", "body"})
@@ -289,7 +298,48 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) ->
     body = event.get("body")
     if isinstance(body, str) and len(body) > MAX_BODY_CHARACTERS:
         event = {**event, "body": None, "isBase64Encoded": False, _OVERSIZED_BODY: len(body)}
+    if _media_type(event).startswith(_FORM_MEDIA_TYPES):
+        # Powertools picks its parser by this header, body or not: both go, and a body is refused.
+        event = {
+            **_without_content_type(event),
+            "body": None,
+            "isBase64Encoded": False,
+            **({_REFUSED_BODY: "send JSON (Content-Type: application/json)"} if body else {}),
+        }
+    elif body and event.get("httpMethod") in _METHODS_WITHOUT_BODY:
+        # Not ignored: a client sending one means something by it (a DELETE "with conditions")
+        event = {**event, "body": None, "isBase64Encoded": False, _REFUSED_BODY: "none is expected here"}
+    elif event.get("isBase64Encoded") and isinstance(body, str) and not _is_utf8(body):
+        # API Gateway hands over bytes that are not text base64-encoded; Powertools' decoding of
+        # them would fail as an internal error.
+        event = {**event, "body": None, "isBase64Encoded": False, _REFUSED_BODY: "send JSON in UTF-8"}
     return app.resolve(event, context)
+
+
+def _is_utf8(base64_body: str) -> bool:
+    try:
+        base64.b64decode(base64_body, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    return True
+
+
+def _media_type(event: dict[str, Any]) -> str:
+    """The request's Content-Type without its parameters, lower-cased ("" without one)."""
+    for name, value in (event.get("headers") or {}).items():
+        if name.lower() == "content-type" and isinstance(value, str):
+            return value.split(";", 1)[0].strip().lower()
+    return ""
+
+
+def _without_content_type(event: dict[str, Any]) -> dict[str, Any]:
+    stripped = dict(event)
+    for field in ("headers", "multiValueHeaders"):
+        if isinstance(event.get(field), dict):
+            stripped[field] = {
+                name: value for name, value in event[field].items() if name.lower() != "content-type"
+            }
+    return stripped
 
 
 def bounded_json(text: str) -> Any:
@@ -305,11 +355,15 @@ def bounded_json(text: str) -> Any:
             f"a body of at most {MAX_BODY_CHARACTERS} characters", "", MAX_BODY_CHARACTERS
         )
     try:
-        return json.loads(text)
+        parsed = json.loads(text)
     except json.JSONDecodeError:
         raise
     except (RecursionError, ValueError) as error:
         raise json.JSONDecodeError(f"not JSON this service reads ({type(error).__name__})", "", 0) from None
+    if isinstance(parsed, list):
+        # Every body is an object; Powertools would take an array's last item as the body.
+        raise json.JSONDecodeError("a JSON object, not an array", "", 0)
+    return parsed
 
 
 def cors_config(allowed_origins: str) -> CORSConfig | None:
@@ -363,6 +417,8 @@ def _authenticated(
     del caller  # resolved, hence verified; the routes take it from the per-request cache
     if _OVERSIZED_BODY in app.current_event.raw_event:
         raise InvalidParameter("body", f"a body of at most {MAX_BODY_CHARACTERS} characters")
+    if _REFUSED_BODY in app.current_event.raw_event:
+        raise InvalidParameter("body", app.current_event.raw_event[_REFUSED_BODY])
     return next_middleware(app)
 
 

@@ -40,15 +40,8 @@ class Settings(BaseModel):
         return value.strip() or None if value is not None else None
 
 
-@cache
-def get_settings() -> Settings:
-    """The settings of this warm container; the environment does not change while it lives."""
-    return Settings.model_validate(dict(os.environ))
-
-
 class TelemetrySettings(BaseModel):
-    """What every function reads to report itself, the ones without a table or a bucket too
-    (the OpenAPI document's function has neither)."""
+    """What every function reads, the OpenAPI document's too (which has no table or bucket)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -63,3 +56,9 @@ class TelemetrySettings(BaseModel):
 @cache
 def get_telemetry_settings() -> TelemetrySettings:
     return TelemetrySettings.model_validate(dict(os.environ))
+
+
+@cache
+def get_settings() -> Settings:
+    """The settings of this warm container; the environment does not change while it lives."""
+    return Settings.model_validate(dict(os.environ))

@@ -172,7 +172,13 @@ def test_given_each_api_function_when_synthesized_then_no_statement_uses_a_wildc
                 for resource in statement_resources
             )
         else:
-            assert {"Fn::GetAtt": [table_id, "Arn"]} in statement_resources
+            # the table and its own indexes, nothing beside them (no other table, no wildcard ARN)
+            table_arn = {"Fn::GetAtt": [table_id, "Arn"]}
+            assert table_arn in statement_resources
+            assert all(
+                resource in [table_arn, {"Fn::Join": ["", [table_arn, "/index/*"]]}]
+                for resource in statement_resources
+            )
 
 
 @pytest.mark.parametrize(("handler", "prefixes"), sorted(OBJECT_PREFIXES.items()))
@@ -253,7 +259,8 @@ def test_given_the_openapi_document_function_when_synthesized_then_it_is_granted
 ) -> None:
     function_id, function = function_by_handler(local_template, OPENAPI_HANDLER)
 
-    # No table, bucket or issuer: the document is made from the code alone
+    # No table, bucket or issuer: the document is made from the code alone (and, like every
+    # function, it is told where its metrics go and whether it is traced)
     assert role_statements(local_template, function_id) == []
     assert set(function["Properties"]["Environment"]["Variables"]) == {
         "CORS_ALLOWED_ORIGINS",

@@ -68,7 +68,9 @@ def test_given_the_bucket_when_built_then_its_policy_denies_every_request_withou
     assert len(denials) == 1
     assert denials[0]["Action"] == "s3:*"
     assert denials[0]["Principal"] == {"AWS": "*"}
-    assert len(as_list(denials[0]["Resource"])) == 2  # the bucket and its objects
+    bucket_arn = {"Fn::GetAtt": [only(template, "AWS::S3::Bucket")[0], "Arn"]}
+    # the bucket itself and every one of its objects, by name
+    assert as_list(denials[0]["Resource"]) == [bucket_arn, {"Fn::Join": ["", [bucket_arn, "/*"]]}]
 
 
 def test_given_origins_when_built_then_browsers_from_them_may_upload_and_download(bucket: Resource) -> None:
@@ -122,7 +124,8 @@ def test_given_destroy_when_built_then_the_bucket_and_its_objects_go_with_the_st
     template: Template, bucket: Resource
 ) -> None:
     assert bucket["DeletionPolicy"] == "Delete"
-    assert len(resources(template, "Custom::S3AutoDeleteObjects")) == 1
+    (auto_delete,) = resources(template, "Custom::S3AutoDeleteObjects").values()
+    assert auto_delete["Properties"]["BucketName"] == {"Ref": only(template, "AWS::S3::Bucket")[0]}
 
 
 def test_given_retain_when_built_then_the_bucket_and_its_objects_are_kept() -> None:

@@ -131,7 +131,8 @@ def test_given_local_when_synthesized_then_everything_goes_with_the_stack(local_
     assert table["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": False}
     assert table["DeletionPolicy"] == "Delete"
     assert bucket["DeletionPolicy"] == "Delete"
-    assert len(resources(local_template, "Custom::S3AutoDeleteObjects")) == 1
+    (auto_delete,) = resources(local_template, "Custom::S3AutoDeleteObjects").values()
+    assert auto_delete["Properties"]["BucketName"] == {"Ref": image_bucket(local_template)[0]}
     assert {
         group["DeletionPolicy"] for group in resources(local_template, "AWS::Logs::LogGroup").values()
     } == {"Delete"}

@@ -24,7 +24,7 @@ from image_api.settings import get_auth_settings
 from image_api.use_cases import ImageService
 from image_core import schema
 from image_core.repository import ImageRepository
-from image_core.settings import get_settings
+from image_core.settings import get_settings, get_telemetry_settings
 from image_core.storage import ImageStorage, presigning_client
 from image_processing import dependencies as processing_dependencies
 from image_processing.upload_processor import UploadProcessor
@@ -97,6 +97,7 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 # What a warm container keeps between invocations; captured here because tests replace some.
 _WARM_CONTAINER_CACHES = (
     get_settings,
+    get_telemetry_settings,
     get_auth_settings,
     dependencies.image_service,
     dependencies.token_verifier,

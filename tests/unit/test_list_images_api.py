@@ -179,6 +179,24 @@ def test_paging_returns_each_match_exactly_once(
     assert [image_id for page in pages for image_id in page] == everything
 
 
+@pytest.mark.parametrize("query", [pytest.param({}, id="own"), pytest.param(PUBLIC, id="public")])
+def test_paging_follows_the_cursor_past_the_second_page_to_the_last(
+    api: ApiClient, available_image: UploadImage, query: dict[str, str]
+) -> None:
+    # Given seven public images of alice's, a minute apart (the gallery's few never reach page three)
+    ids = [
+        available_image(user_id="alice", visibility="public", at=f"2026-03-01T12:{minute:02d}:00+00:00")
+        for minute in range(7)
+    ]
+
+    # When the client pages through them two at a time
+    pages = all_pages(api, limit="2", **query)
+
+    # Then every page but the last one carried a cursor: four pages, all seven newest first
+    assert [len(page) for page in pages] == [2, 2, 2, 1]
+    assert [image_id for page in pages for image_id in page] == ids[::-1]
+
+
 def test_default_page_size_is_twenty(api: ApiClient, available_image: UploadImage) -> None:
     # Given 21 images
     for _ in range(21):

@@ -135,7 +135,8 @@ def test_parameters_carry_their_limits_and_formats(document: dict[str, Any]) -> 
     assert listing["from"]["schema"]["anyOf"][0]["maxLength"] == 64
     assert "YYYY-MM-DD" in listing["to"]["schema"]["anyOf"][0]["description"]
     tag = schemas["ImageEdit"]["properties"]["tags"]["items"]
-    assert (tag["minLength"], tag["maxLength"], tag["pattern"]) == (1, 64, "^[a-z0-9_-]+$")
+    # 1-64 characters, case-insensitive, surrounding blanks trimmed: what the service accepts
+    assert tag["pattern"] == r"^\s*[A-Za-z0-9_-]{1,64}\s*$"
     # At most 100 entries, of which at most 20 distinct (the description says so)
     assert schemas["ImageEdit"]["properties"]["tags"]["maxItems"] == 100
     assert "at most 20 distinct" in schemas["ImageEdit"]["properties"]["tags"]["description"]
