@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 # The functions' code, from lambda_src (make simulate puts it on PYTHONPATH).
 from image_core import schema
@@ -223,7 +223,6 @@ def count_request_writes(operation: str, params: Mapping[str, Any]) -> Counter[t
 
 def create_table(client: DynamoDBClient, name: str) -> None:
     """A table with the service's keys and indexes (as ``stacks/metadata_table.py`` defines them)."""
-    string = "S"
     key_names = {schema.PARTITION_KEY, schema.SORT_KEY, schema.LISTED_AT, *INDEX_KEYS}
     indexes: list[Any] = [
         {
@@ -255,7 +254,7 @@ def create_table(client: DynamoDBClient, name: str) -> None:
             {"AttributeName": schema.PARTITION_KEY, "KeyType": "HASH"},
             {"AttributeName": schema.SORT_KEY, "KeyType": "RANGE"},
         ],
-        AttributeDefinitions=[{"AttributeName": key, "AttributeType": string} for key in sorted(key_names)],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in sorted(key_names)],
         GlobalSecondaryIndexes=indexes,
         BillingMode="PAY_PER_REQUEST",
     )
@@ -316,14 +315,16 @@ class Recorder:
             aws_secret_access_key="recorder",  # noqa: S106 - no credentials: nothing is sent
         )
         self.client.meta.events.register("before-parameter-build.dynamodb.*", self._count)
-        self.client.meta.events.register("before-call.dynamodb.*", self._answer)
+        # botocore's stubs type every handler as returning None; a before-call handler may return
+        # (response, parsed) instead, and the call then ends there without sending anything.
+        self.client.meta.events.register("before-call.dynamodb.*", self._answer)  # type: ignore[arg-type]
 
     def _count(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         self.requests += 1
         self.counts.update(count_request_writes(model.name, params))
 
     def _answer(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        return AWSResponse("http://recorder.invalid", 200, {}, None), {}
+        return AWSResponse("http://recorder.invalid", 200, HTTPHeaders(), None), {}
 
 
 @dataclass(frozen=True)
