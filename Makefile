@@ -28,7 +28,7 @@ LOCAL_CONTEXT := -c stage=$(STAGE) -c s3_public_endpoint=$(LOCALCLOUD_URL) \
 
 .PHONY: help up down url token dev-issuer install localcloud-install localcloud-start localcloud-stop localcloud-status \
 	localcloud-logs bootstrap-local deploy-local destroy-local synth deploy-aws check lint typecheck \
-	test test-unit test-infra test-localcloud test-integration fuzz bad-input load reconcile bench openapi clean
+	test test-unit test-infra test-localcloud test-integration fuzz bad-input load reconcile bench simulate openapi clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -147,6 +147,16 @@ openapi: $(VENV)/.installed ## regenerate openapi.json from the code (a unit tes
 
 bench: deploy-local ## API latency and throughput against the local cloud, with a floor measured in the same run
 	$(LOCALCLOUD_ENV) $(PYTHON) -m bench.api_bench --outputs $(OUTPUTS)
+
+# The simulation's workload: 100,000 uploads by 10,000 users counted from the repository's requests
+# (SIMULATE_BACKEND=recorder; minutes). SIMULATE_BACKEND=localcloud drives the local cloud's
+# DynamoDB instead (about 1 s an upload on a busy machine here: give it SIMULATE_UPLOADS=300).
+SIMULATE_UPLOADS ?= 100000
+SIMULATE_USERS ?= $(shell echo $$(( $(SIMULATE_UPLOADS) / 10 )))
+SIMULATE_BACKEND ?= recorder
+simulate: $(VENV)/.installed ## writes per index partition before and after sharding (docs/scale.md); SIMULATE_BACKEND=localcloud|moto|recorder
+	$(LOCALCLOUD_ENV) PYTHONPATH=lambda_src $(PYTHON) -m bench.partition_simulation \
+		--uploads $(SIMULATE_UPLOADS) --users $(SIMULATE_USERS) --backend $(SIMULATE_BACKEND)
 
 clean: localcloud-stop ## remove everything make installed or generated
 	rm -rf $(VENV) node_modules .localcloud localcloud/node/node_modules cdk.out .cdk-bundles

@@ -117,6 +117,7 @@ class ImageApi(Construct):
         pending_grace_seconds: int,
         auth_mode: AuthMode,
         token_issuer: TokenIssuer | None,
+        listing_environment: Mapping[str, str],
         access_logs: AccessLogs | None = None,
         web_acl: WebAcl | None = None,
     ) -> None:
@@ -133,6 +134,8 @@ class ImageApi(Construct):
             env.PENDING_GRACE_SECONDS: str(pending_grace_seconds),
             # Proxy responses carry their own CORS headers (API Gateway answers only preflights).
             env.CORS_ALLOWED_ORIGINS: ",".join(cors_allowed_origins),
+            # The table's layout (metadata_table.listing_environment); its AUTH_MODE is the same.
+            **listing_environment,
             **_auth_environment(auth_mode, token_issuer),
         }
 

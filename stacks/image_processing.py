@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -47,8 +49,10 @@ class ImageProcessing(Construct):
         retry_attempts: int,
         max_event_age_seconds: int,
         processing_fault_tag: str | None,
+        listing_environment: Mapping[str, str],
         reserved_concurrency: int | None = None,
     ) -> None:
+        """``listing_environment``: the table's layout (``metadata_table.listing_environment``)."""
         super().__init__(scope, construct_id)
         self.dead_letter_queue = sqs.Queue(
             self,
@@ -60,7 +64,11 @@ class ImageProcessing(Construct):
         )
         # One asset for both functions: the processing package, with Pillow.
         code = python_code_asset(package="image_processing", architecture=function_options.architecture)
-        environment = {env.TABLE_NAME: table.table_name, env.BUCKET_NAME: bucket.bucket_name}
+        environment = {
+            env.TABLE_NAME: table.table_name,
+            env.BUCKET_NAME: bucket.bucket_name,
+            **listing_environment,
+        }
         self.failures = ServiceFunction(
             self,
             "RecordFailure",

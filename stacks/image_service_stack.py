@@ -12,7 +12,7 @@ from stacks.identity import CognitoIssuer
 from stacks.image_api import AccessLogs, ImageApi
 from stacks.image_bucket import ImageBucket
 from stacks.image_processing import ImageProcessing
-from stacks.metadata_table import MetadataTable
+from stacks.metadata_table import MetadataTable, listing_environment
 from stacks.monitoring import Monitored, ServiceMonitoring
 from stacks.reconciliation import Reconciliation
 from stacks.service_function import FunctionOptions
@@ -47,6 +47,8 @@ class ImageServiceStack(Stack):
             else None
         )
         token_issuer = users.token_issuer if users is not None else auth.token_issuer
+        # Every function that touches the table is told the same layout.
+        table_layout = listing_environment(settings.listing_layout, auth.mode)
         api = ImageApi(
             self,
             "Api",
@@ -64,6 +66,7 @@ class ImageServiceStack(Stack):
             pending_grace_seconds=settings.pending_grace_seconds,
             auth_mode=auth.mode,
             token_issuer=token_issuer,
+            listing_environment=table_layout,
             access_logs=AccessLogs(
                 retention=settings.log_retention,
                 removal_policy=settings.removal_policy,
@@ -85,6 +88,7 @@ class ImageServiceStack(Stack):
             max_event_age_seconds=settings.processing_max_event_age_seconds,
             processing_fault_tag=settings.processing_fault_tag,
             reserved_concurrency=settings.processing_reserved_concurrency,
+            listing_environment=table_layout,
         )
 
         reconciliation = Reconciliation(
@@ -95,6 +99,7 @@ class ImageServiceStack(Stack):
             function_options=_function_options(settings, settings.reconcile_function),
             min_age_seconds=settings.reconcile_min_age_seconds,
             every_hours=settings.reconcile_every_hours,
+            listing_environment=table_layout,
         )
         monitoring = ServiceMonitoring(
             self,

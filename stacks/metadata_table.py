@@ -6,8 +6,23 @@ from aws_cdk import Acknowledgment, RemovalPolicy, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
+from image_core import environment as env
 from image_core import schema
-from image_core.schema import TTL_ATTRIBUTE
+from image_core.environment import AuthMode
+from image_core.schema import TTL_ATTRIBUTE, ListingLayout
+
+
+def listing_environment(layout: ListingLayout, auth_mode: AuthMode) -> dict[str, str]:
+    """What every function that reads or writes the table must agree on: the shards of the
+    indexes spanning users, and (from the auth mode) whether the all-users indexes are written.
+
+    ``layout.all_users_indexes`` is not passed: the functions derive it from the auth mode.
+    """
+    return {
+        env.LISTING_SHARDS: str(layout.shards),
+        env.LISTING_READ_SHARDS: str(layout.read_shards),
+        env.AUTH_MODE: auth_mode.value,
+    }
 
 
 class MetadataTable(Construct):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -38,7 +40,9 @@ class Reconciliation(Construct):
         function_options: FunctionOptions,
         min_age_seconds: int,
         every_hours: int | None,
+        listing_environment: Mapping[str, str],
     ) -> None:
+        """``listing_environment``: the table's layout (``metadata_table.listing_environment``)."""
         super().__init__(scope, construct_id)
         self.reconcile = ServiceFunction(
             self,
@@ -49,6 +53,7 @@ class Reconciliation(Construct):
                 env.TABLE_NAME: table.table_name,
                 env.BUCKET_NAME: bucket.bucket_name,
                 env.RECONCILE_MIN_AGE_SECONDS: str(min_age_seconds),
+                **listing_environment,
             },
             options=function_options,
             description="Find and repair what failures leave behind: stuck deletes, lost originals, "

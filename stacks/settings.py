@@ -18,6 +18,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
 from image_core.environment import AuthMode
+from image_core.schema import DEFAULT_LISTING_SHARDS, ListingLayout
 
 ALL_ORIGINS: tuple[str, ...] = ("*",)
 MIB = 1024 * 1024
@@ -177,6 +178,12 @@ class StageSettings:
     # How often it runs on its own (report and repair), or None: only when invoked.
     reconcile_every_hours: int | None = 6
     reconcile_function: FunctionSizing = FunctionSizing(memory_mb=512, timeout_seconds=900)
+    # The shards of the indexes spanning users (every user's public images, by tag; with auth
+    # off, everyone's): new items are spread over listing_shards, a listing reads
+    # listing_read_shards (None: as many), which must stay at least every count ever deployed
+    # with, or older items drop out of listings (README, Changing the listing shards).
+    listing_shards: int = DEFAULT_LISTING_SHARDS
+    listing_read_shards: int | None = None
 
     def __post_init__(self) -> None:
         if not self.cors_allowed_origins:
@@ -220,7 +227,21 @@ class StageSettings:
             raise ValueError(
                 f"stage {self.name!r}: alarm_email {self.alarm_email!r} is not an e-mail address"
             )
+        try:
+            self.listing_layout  # noqa: B018 - validates the shard counts
+        except ValueError as error:
+            raise ValueError(f"stage {self.name!r}: {error}") from None
         self._check_authentication()
+
+    @property
+    def listing_layout(self) -> ListingLayout:
+        """The table's listing layout; whether the all-users indexes are written follows from the
+        auth mode, in the functions (``image_core.settings``)."""
+        return ListingLayout(
+            shards=self.listing_shards,
+            read_shards=self.listing_read_shards or self.listing_shards,
+            all_users_indexes=self.authentication.mode is AuthMode.NONE,
+        )
 
     def _check_authentication(self) -> None:
         auth = self.authentication

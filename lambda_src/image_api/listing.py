@@ -2,18 +2,25 @@
 
 The filters (``ListImagesQuery``) name exactly one partition of one sparse index, maybe
 narrowed to a ``listed_at`` range (``Listing``); ``read_page`` runs that Query through the
-repository and resumes it from a cursor. DynamoDB's keys stay in this module: the use case
-hands over filters and gets images and an opaque cursor back.
+repository and resumes it from a cursor. A partition spanning users (every user's public
+images, by tag or not; with authentication off, everyone's) is sharded
+(``schema.ListingLayout``): the repository queries its shards at once and merges them, and its
+cursor is the position below which the next page starts in every shard. DynamoDB's keys stay
+in this module: the use case hands over filters and gets images and an opaque cursor back.
 
 Pagination cursors are opaque to clients and checked before they reach DynamoDB.
-A cursor is URL-safe base64 of JSON holding DynamoDB's ``LastEvaluatedKey`` and a
-fingerprint of the query that produced it (index, partition, time range; not the page size,
-which may change between pages). The key is resumed from as ``ExclusiveStartKey`` only if it
-could have come from this very query, so a forged or stale cursor is a 400 and can never make
-a query start outside the partition and range its filters name. Every part is bounded before
-it is compared: the cursor's length, the number and length of its attributes, and the exact
-shape of the one value no filter pins (``listed_at``), so nothing a client makes up can reach
-DynamoDB (whose keys have a 1,024-byte limit).
+A cursor is URL-safe base64 of JSON holding a fingerprint of the query that produced it
+(index, partition, time range; not the page size, which may change between pages) and where
+the next page starts: for one partition, DynamoDB's ``LastEvaluatedKey`` (version 1); for a
+sharded one, the ``listed_at`` of the last image shown (version 2: one value whatever the
+number of shards, since ``listed_at`` orders every item totally). The position is resumed from
+only if it could have come from this very query, so a forged or stale cursor is a 400 and can
+never make a query start outside the partition and range its filters name. Every part is
+bounded before it is compared: the cursor's length, the number and length of its attributes,
+and the exact shape of the one value no filter pins (``listed_at``), so nothing a client makes
+up can reach DynamoDB (whose keys have a 1,024-byte limit). A version 1 cursor of a partition
+that is sharded now (issued before sharding) still resumes: its key's ``listed_at`` is the
+position.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
 from image_api.parameters import DEFAULT_PAGE_SIZE
 from image_core import schema
@@ -121,6 +128,8 @@ class ListedImages:
 def read_page(repository: ImageRepository, query: ListImagesQuery, *, owner: str | None) -> ListedImages:
     """One page of ``query``'s images of ``owner`` (see ``ListImagesQuery.listing``), newest first."""
     listing = query.listing(owner=owner)
+    if listing.index.sharded:
+        return _read_merged_page(repository, query, listing)
     start_key = decode_cursor(query.cursor, listing) if query.cursor is not None else None
     page = repository.list_page(
         index=listing.index,
@@ -134,6 +143,20 @@ def read_page(repository: ImageRepository, query: ListImagesQuery, *, owner: str
     return ListedImages(
         images=page.images, next_cursor=encode_cursor(listing, last_key) if last_key is not None else None
     )
+
+
+def _read_merged_page(repository: ImageRepository, query: ListImagesQuery, listing: Listing) -> ListedImages:
+    """One page of a sharded partition: every shard queried at once, merged newest first."""
+    below = decode_position(query.cursor, listing) if query.cursor is not None else None
+    page = repository.list_merged_page(
+        index=listing.index,
+        partition_value=listing.partition_value,
+        listed_at_range=listing.listed_at_range,
+        limit=query.limit,
+        below=below,
+    )
+    last = page.last_listed_at
+    return ListedImages(images=page.images, next_cursor=encode_position(listing, last) if last else None)
 
 
 # --- cursors -------------------------------------------------------------------------------------
@@ -152,35 +175,83 @@ _AttributeName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 _AttributeValue = Annotated[str, StringConstraints(min_length=1, max_length=_MAX_KEY_VALUE_LENGTH)]
 
 
+_Fingerprint = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+
+
 class _CursorPayload(BaseModel):
+    """Version 1: a single partition's ``LastEvaluatedKey``."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: Literal[1]
-    query: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+    query: _Fingerprint
     key: Annotated[dict[_AttributeName, _AttributeValue], Field(max_length=_KEY_ATTRIBUTES)]
 
 
+class _PositionPayload(BaseModel):
+    """Version 2: a sharded partition's position, the ``listed_at`` the next page starts below."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[2]
+    query: _Fingerprint
+    below: _AttributeValue
+
+
+_ANY_CURSOR: TypeAdapter[_CursorPayload | _PositionPayload] = TypeAdapter(
+    Annotated[_CursorPayload | _PositionPayload, Field(discriminator="version")]
+)
+
+
 def encode_cursor(listing: Listing, last_evaluated_key: Mapping[str, str]) -> str:
-    payload = _CursorPayload(version=1, query=_fingerprint(listing), key=dict(last_evaluated_key))
+    return _seal(_CursorPayload(version=1, query=_fingerprint(listing), key=dict(last_evaluated_key)))
+
+
+def encode_position(listing: Listing, below: str) -> str:
+    """The cursor of a sharded listing's next page: the images listed below ``below``, in every shard."""
+    return _seal(_PositionPayload(version=2, query=_fingerprint(listing), below=below))
+
+
+def _seal(payload: BaseModel) -> str:
     return base64.urlsafe_b64encode(payload.model_dump_json().encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str, listing: Listing) -> dict[str, str]:
     """The ``ExclusiveStartKey`` (string attributes) a cursor resumes from, once proven to fit ``listing``."""
-    payload = _parse(cursor)
-    if payload.query != _fingerprint(listing):
-        raise InvalidParameter(CURSOR_PARAMETER, "was issued for a different query")
+    payload = _parse(cursor, listing)
+    if not isinstance(payload, _CursorPayload):
+        raise InvalidParameter(CURSOR_PARAMETER, "does not fit this query")
     _check_key_fits(payload.key, listing)
     return payload.key
 
 
-def _parse(cursor: str) -> _CursorPayload:
+def decode_position(cursor: str, listing: Listing) -> str:
+    """The ``listed_at`` a sharded listing's cursor resumes below, once proven to fit ``listing``.
+
+    A version 1 cursor (issued for the partition before it was sharded) resumes below its key's item.
+    """
+    payload = _parse(cursor, listing)
+    if isinstance(payload, _CursorPayload):
+        _check_key_fits(payload.key, listing)
+        return payload.key[schema.LISTED_AT]
+    _check_position_fits(payload.below, listing)
+    return payload.below
+
+
+def _parse(cursor: str, listing: Listing) -> _CursorPayload | _PositionPayload:
+    payload = _parse_any(cursor)
+    if payload.query != _fingerprint(listing):
+        raise InvalidParameter(CURSOR_PARAMETER, "was issued for a different query")
+    return payload
+
+
+def _parse_any(cursor: str) -> _CursorPayload | _PositionPayload:
     if len(cursor) > MAX_CURSOR_LENGTH:
         raise InvalidParameter(CURSOR_PARAMETER, "is not a cursor this service issued")
     try:
         # validate=True: the lenient decoder would silently drop characters outside the alphabet.
         raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        return _CursorPayload.model_validate_json(raw)
+        return _ANY_CURSOR.validate_json(raw)
     except ValueError:
         # Bad base64 (binascii.Error), non-ASCII text, and malformed JSON or a wrong shape
         # (pydantic's ValidationError) are all ValueErrors.
@@ -188,6 +259,8 @@ def _parse(cursor: str) -> _CursorPayload:
 
 
 def _fingerprint(listing: Listing) -> str:
+    # The same for a partition before and after it was sharded (its unsharded value): a cursor
+    # issued before sharding stays bound to its query and resumes after.
     identity = [listing.index.name, listing.partition_value, listing.listed_at_range]
     return hashlib.sha256(json.dumps(identity, separators=(",", ":")).encode()).hexdigest()[:32]
 
@@ -206,10 +279,18 @@ def _check_key_fits(key: Mapping[str, str], listing: Listing) -> None:
     if key[schema.SORT_KEY] != listing.item_sort_key:
         raise InvalidParameter(CURSOR_PARAMETER, "does not fit this query")
     listed_at = key[schema.LISTED_AT]
+    _check_position_fits(listed_at, listing)
+    _, _, image_id = listed_at.rpartition("#")
+    if key[schema.PARTITION_KEY] != schema.image_partition(image_id):
+        raise InvalidParameter(CURSOR_PARAMETER, "does not fit this query")
+
+
+def _check_position_fits(listed_at: str, listing: Listing) -> None:
+    """Reject a ``listed_at`` that is not one this service writes, or lies outside ``listing``'s range."""
     if not _LISTED_AT.fullmatch(listed_at):
         raise InvalidParameter(CURSOR_PARAMETER, "does not fit this query")
     _, _, image_id = listed_at.rpartition("#")
-    if not is_image_id(image_id) or key[schema.PARTITION_KEY] != schema.image_partition(image_id):
+    if not is_image_id(image_id):
         raise InvalidParameter(CURSOR_PARAMETER, "does not fit this query")
     if listing.listed_at_range is not None:
         lower, upper = listing.listed_at_range

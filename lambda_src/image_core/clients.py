@@ -12,6 +12,7 @@ import boto3
 from botocore.config import Config
 
 from image_core.repository import ImageRepository
+from image_core.schema import MAX_LISTING_SHARDS
 from image_core.settings import Settings
 from image_core.storage import ImageStorage
 
@@ -20,10 +21,15 @@ if TYPE_CHECKING:
 
 # Standard mode retries throttling with backoff and a retry quota, unlike the legacy default.
 _AWS_CONFIG = Config(retries={"mode": "standard"})
+# A page of a sharded listing queries every shard and the unsharded partition at once: one
+# connection each, rather than botocore's default pool of 10 (which would drop the rest).
+_DYNAMODB_CONFIG = _AWS_CONFIG.merge(Config(max_pool_connections=MAX_LISTING_SHARDS + 1))
 
 
 def image_repository(settings: Settings) -> ImageRepository:
-    return ImageRepository(boto3.client("dynamodb", config=_AWS_CONFIG), settings.table_name)
+    return ImageRepository(
+        boto3.client("dynamodb", config=_DYNAMODB_CONFIG), settings.table_name, settings.listing_layout
+    )
 
 
 def image_storage(settings: Settings, *, presigning: S3Client | None = None) -> ImageStorage:

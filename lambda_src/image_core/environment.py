@@ -23,6 +23,13 @@ POWERTOOLS_METRICS_NAMESPACE: Final = "POWERTOOLS_METRICS_NAMESPACE"
 # Read by Powertools' tracer, and by image_core.telemetry: "true" where the function is not traced.
 POWERTOOLS_TRACE_DISABLED: Final = "POWERTOOLS_TRACE_DISABLED"
 
+# --- every function that reads or writes the table -------------------------------------------
+# The stage's schema.ListingLayout: how many shards new items of the indexes spanning users go
+# to, and how many a listing reads (at least every count ever written with). AUTH_MODE (below)
+# says whether the all-users indexes are written: only where they are read (auth_mode=none).
+LISTING_SHARDS: Final = "LISTING_SHARDS"
+LISTING_READ_SHARDS: Final = "LISTING_READ_SHARDS"
+
 # --- the API functions ------------------------------------------------------------------------
 S3_PUBLIC_ENDPOINT: Final = "S3_PUBLIC_ENDPOINT"
 UPLOAD_URL_EXPIRES_SECONDS: Final = "UPLOAD_URL_EXPIRES_SECONDS"

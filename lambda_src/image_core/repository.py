@@ -7,6 +7,7 @@ edge where ``ClientError`` codes become domain errors; callers above never see b
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ from image_core.errors import (
     throttling_as_rate_limited,
 )
 from image_core.image import FACT_FIELDS, Image
-from image_core.schema import ImageStatus, ListIndex, Visibility
+from image_core.schema import ImageStatus, ListIndex, ListingLayout, Visibility
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -67,10 +68,25 @@ class ListingPage:
     last_evaluated_key: dict[str, str] | None
 
 
+@dataclass(frozen=True)
+class MergedPage:
+    images: list[Image]
+    # The ``listed_at`` of the last image of the page when more may follow: the next page is the
+    # images listed strictly below it, in every partition. None when the listing is done.
+    last_listed_at: str | None
+
+
 class ImageRepository:
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str, layout: ListingLayout | None = None) -> None:
+        """``layout``: the stage's sharding and all-users indexes (``schema.ListingLayout``; its
+        defaults when None). Every function of a stage must be given the same."""
         self._client = client
         self._table_name = table_name
+        self._layout = layout if layout is not None else ListingLayout()
+
+    @property
+    def layout(self) -> ListingLayout:
+        return self._layout
 
     def create_pending(self, image: Image) -> None:
         """Store a new image record; it is invisible to listings until it becomes available.
@@ -122,14 +138,10 @@ class ImageRepository:
             raise ValueError("an available image needs its perceptual hash")
         facts = {name: getattr(image, name) for name in FACT_FIELDS}
         index_keys = {
-            schema.ALL_IMAGES.partition_key: schema.ALL_IMAGES.partition_value(),
+            **self._global_image_keys(image),
             schema.BY_USER.partition_key: schema.BY_USER.partition_value(user_id=image.user_id),
             schema.DUPLICATES.partition_key: schema.DUPLICATES.partition_value(
                 user_id=image.user_id, perceptual_hash=image.perceptual_hash
-            ),
-            # A public image is listed among the public ones too; its visibility never changes.
-            schema.PUBLIC.partition_key: (
-                schema.PUBLIC.partition_value() if image.visibility is Visibility.PUBLIC else None
             ),
             schema.LISTED_AT: image.listed_at,
         }
@@ -146,7 +158,7 @@ class ImageRepository:
             condition=_unchanged_since_read(as_read, now),
         )
         tag_puts: list[TransactWriteItemTypeDef] = [
-            {"Put": {"TableName": self._table_name, "Item": _tag_item(image, tag)}} for tag in image.tags
+            {"Put": {"TableName": self._table_name, "Item": self._tag_item(image, tag)}} for tag in image.tags
         ]
         self._transact(
             [self._update_image(image.image_id, update), *tag_puts],
@@ -188,10 +200,12 @@ class ImageRepository:
         One transaction: the image item, and for an available image its tag items too (the
         items of removed tags deleted, every other one rewritten, since each carries a copy of
         the listing attributes), with the public index keys set or removed with the
-        visibility. A pending image has no tag items yet: processing writes them from the
-        record it reads, edit included. Conditional on the record being as read (same
-        status, same version, not expired); otherwise ``ChangedSinceRead``, and the caller
-        reads again.
+        visibility. The keys of every index spanning users are written as this stage's layout
+        says, so a record written before sharding (or with another layout) moves to its shard
+        and leaves the indexes this stage does not read. A pending image has no tag items yet:
+        processing writes them from the record it reads, edit included. Conditional on the
+        record being as read (same status, same version, not expired); otherwise
+        ``ChangedSinceRead``, and the caller reads again.
         """
         listed = as_read.status is ImageStatus.AVAILABLE
         attributes: dict[str, Any] = {
@@ -201,9 +215,7 @@ class ImageRepository:
             VERSION: as_read.version + 1,
         }
         if listed:
-            attributes[schema.PUBLIC.partition_key] = (
-                schema.PUBLIC.partition_value() if edited.visibility is Visibility.PUBLIC else None
-            )
+            attributes.update(self._global_image_keys(edited))
         update = _update(attributes, condition=_same_version_as(as_read, now))
         items = [self._update_image(edited.image_id, update)]
         if listed:
@@ -213,7 +225,7 @@ class ImageRepository:
                 if tag not in edited.tags
             ]
             items += [
-                {"Put": {"TableName": self._table_name, "Item": _tag_item(edited, tag)}}
+                {"Put": {"TableName": self._table_name, "Item": self._tag_item(edited, tag)}}
                 for tag in edited.tags
             ]
         self._transact(
@@ -248,6 +260,43 @@ class ImageRepository:
             if image_id != excluding:
                 return image_id
         return None
+
+    def _global_image_keys(self, image: Image) -> dict[str, str | None]:
+        """The image item's keys in the indexes spanning users, as this layout writes them (None: removed).
+
+        In the public index while public; in the all-users one only where it is read.
+        """
+        public = image.visibility is Visibility.PUBLIC
+        return {
+            schema.ALL_IMAGES.partition_key: self._layout.written_partition(
+                schema.ALL_IMAGES, image_id=image.image_id
+            ),
+            schema.PUBLIC.partition_key: (
+                self._layout.written_partition(schema.PUBLIC, image_id=image.image_id) if public else None
+            ),
+        }
+
+    def _tag_item(self, image: Image, tag: str) -> dict[str, Any]:
+        """A copy of the listing attributes under the tag's indexes, so a tag query needs no second read.
+
+        Its shard in the sharded indexes is its image's (a stable hash of the image id).
+        """
+        index_keys: dict[str, str | None] = {
+            schema.BY_TAG.partition_key: self._layout.written_partition(
+                schema.BY_TAG, image_id=image.image_id, tag=tag
+            ),
+            schema.BY_USER_TAG.partition_key: schema.BY_USER_TAG.partition_value(
+                user_id=image.user_id, tag=tag
+            ),
+            schema.LISTED_AT: image.listed_at,
+            schema.PUBLIC.partition_key: (
+                self._layout.written_partition(schema.PUBLIC, image_id=image.image_id, tag=tag)
+                if image.visibility is Visibility.PUBLIC
+                else None
+            ),
+        }
+        present = {name: value for name, value in index_keys.items() if value is not None}
+        return _item(_tag_key(image.image_id, tag), _attributes(image), present)
 
     def _update_image(self, image_id: str, update: _Update) -> TransactWriteItemTypeDef:
         return {
@@ -301,6 +350,75 @@ class ImageRepository:
             images=[_image_from(item) for item in response.get("Items", [])],
             last_evaluated_key={name: value["S"] for name, value in last_key.items()} if last_key else None,
         )
+
+    def list_merged_page(
+        self,
+        *,
+        index: ListIndex,
+        partition_value: str,
+        listed_at_range: tuple[str, str] | None,
+        limit: int,
+        below: str | None,
+    ) -> MergedPage:
+        """One page of a sharded index's partition (``schema.ListingLayout``), newest first.
+
+        Every partition that may hold its items (each shard, and the unsharded one of items
+        written before sharding) is queried at once, each for at most ``limit`` items listed
+        strictly below ``below`` (the previous page's last; None: from the newest), and the
+        answers merged. ``listed_at`` ends in the image id, so it orders all items totally (equal
+        times by image id) and one value is every shard's position: the next page starts below
+        the last image shown, in every shard.
+        """
+        partitions = self._layout.read_partitions(index, partition_value)
+        bounds = _key_bounds(listed_at_range, below)
+
+        def query(partition: str) -> ListingPage:
+            return self._query_partition(index, partition, bounds, limit)
+
+        if bounds is _NOTHING:
+            pages: list[ListingPage] = []
+        else:
+            # boto3 clients are thread-safe; their connection pool is sized for this (clients.py).
+            with ThreadPoolExecutor(max_workers=len(partitions), thread_name_prefix="shard") as pool:
+                pages = list(pool.map(query, partitions))
+        return _merge(pages, limit)
+
+    def _query_partition(
+        self, index: ListIndex, partition: str, bounds: _KeyBounds | None, limit: int
+    ) -> ListingPage:
+        """Up to ``limit`` items of one partition within ``bounds``, newest first, with more to come
+        when its answer had a LastEvaluatedKey."""
+        key_condition = "#partition = :partition"
+        names = {"#partition": index.partition_key}
+        values: dict[str, Any] = {":partition": partition}
+        if bounds is not None:
+            key_condition += f" AND {bounds.condition}"
+            names["#listed_at"] = schema.LISTED_AT
+            values.update(bounds.values)
+        query: QueryInputTypeDef = {
+            "TableName": self._table_name,
+            "IndexName": index.name,
+            "KeyConditionExpression": key_condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": _item(values),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        while True:
+            with throttling_as_rate_limited():
+                response = self._client.query(**query)
+            items = response.get("Items", [])
+            last_key = response.get("LastEvaluatedKey")
+            # An answer cut short before its first item (DynamoDB's 1 MB per answer) tells
+            # nothing about where this partition stands: read on. Never seen with items this small.
+            if items or last_key is None:
+                return ListingPage(
+                    images=[_image_from(item) for item in items],
+                    last_evaluated_key={name: value["S"] for name, value in last_key.items()}
+                    if last_key
+                    else None,
+                )
+            query["ExclusiveStartKey"] = last_key
 
     def hide_for_deletion(self, image: Image) -> None:
         """Mark the image ``deleting`` and take it and its tag items out of every index, atomically.
@@ -532,16 +650,56 @@ def _attributes(image: Image) -> dict[str, Any]:
     return image.model_dump(mode="json", exclude_none=True)
 
 
-def _tag_item(image: Image, tag: str) -> dict[str, Any]:
-    """A copy of the listing attributes under the tag's indexes, so a tag query needs no second read."""
-    index_keys = {
-        schema.BY_TAG.partition_key: schema.BY_TAG.partition_value(tag=tag),
-        schema.BY_USER_TAG.partition_key: schema.BY_USER_TAG.partition_value(user_id=image.user_id, tag=tag),
-        schema.LISTED_AT: image.listed_at,
-    }
-    if image.visibility is Visibility.PUBLIC:
-        index_keys[schema.PUBLIC.partition_key] = schema.PUBLIC.partition_value(tag=tag)
-    return _item(_tag_key(image.image_id, tag), _attributes(image), index_keys)
+@dataclass(frozen=True)
+class _KeyBounds:
+    """A sort key condition on ``listed_at`` (its name placeholder is ``#listed_at``) and its values."""
+
+    condition: str
+    values: dict[str, str]
+
+
+# No item can lie within the bounds: nothing to query.
+_NOTHING = _KeyBounds(condition="", values={})
+
+
+def _key_bounds(listed_at_range: tuple[str, str] | None, below: str | None) -> _KeyBounds | None:
+    """The ``listed_at`` condition of a merged page: within the range, strictly below ``below``."""
+    if below is None:
+        if listed_at_range is None:
+            return None
+        lower, upper = listed_at_range
+        return _KeyBounds("#listed_at BETWEEN :from AND :to", {":from": lower, ":to": upper})
+    if listed_at_range is None:
+        return _KeyBounds("#listed_at < :below", {":below": below})
+    # A key condition has one comparison on the sort key, so "within the range and below" is a
+    # BETWEEN whose upper bound is the greatest value below ``below`` (schema.just_below).
+    lower, upper = listed_at_range
+    upper = min(upper, schema.just_below(below))
+    if upper < lower:
+        return _NOTHING
+    return _KeyBounds("#listed_at BETWEEN :from AND :to", {":from": lower, ":to": upper})
+
+
+def _merge(pages: list[ListingPage], limit: int) -> MergedPage:
+    """The newest ``limit`` images of several partitions' pages, and where the next page starts.
+
+    A page that stopped with more to come (a LastEvaluatedKey) vouches only for the items above
+    its last: anything of its partition below that is unread. So only items at or above the
+    highest such last item are merged; with ``limit`` items per partition that never shortens
+    a page below ``limit`` unless DynamoDB cut an answer short, and never empties one.
+    """
+    floor = max(
+        (page.images[-1].listed_at for page in pages if page.last_evaluated_key is not None and page.images),
+        default="",
+    )
+    candidates = sorted(
+        (image for page in pages for image in page.images if image.listed_at >= floor),
+        key=lambda image: image.listed_at,
+        reverse=True,
+    )
+    images = candidates[:limit]
+    more = len(candidates) > len(images) or any(page.last_evaluated_key is not None for page in pages)
+    return MergedPage(images=images, last_listed_at=images[-1].listed_at if more and images else None)
 
 
 def _item(*parts: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 from functools import cache
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from image_core import environment as env
+from image_core.environment import AuthMode
+from image_core.schema import DEFAULT_LISTING_SHARDS, ListingLayout
 
 
 class Settings(BaseModel):
@@ -34,10 +36,29 @@ class Settings(BaseModel):
     # Test stages only: processing fails on purpose for images carrying this tag.
     processing_fault_tag: str | None = Field(default=None, validation_alias=env.PROCESSING_FAULT_TAG)
 
+    # The listing layout (schema.ListingLayout): the shards written and read, and, from the auth
+    # mode, whether the all-users indexes are written. Every function of a stage gets the same.
+    listing_shards: PositiveInt = Field(DEFAULT_LISTING_SHARDS, validation_alias=env.LISTING_SHARDS)
+    listing_read_shards: PositiveInt | None = Field(default=None, validation_alias=env.LISTING_READ_SHARDS)
+    auth_mode: AuthMode = Field(AuthMode.JWT, validation_alias=env.AUTH_MODE)
+
     @field_validator("s3_public_endpoint", "processing_fault_tag")
     @classmethod
     def _empty_means_none(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
+
+    @model_validator(mode="after")
+    def _layout_is_valid(self) -> Settings:
+        self.listing_layout  # noqa: B018 - raises ValueError (a validation error) when it is not
+        return self
+
+    @property
+    def listing_layout(self) -> ListingLayout:
+        return ListingLayout(
+            shards=self.listing_shards,
+            read_shards=self.listing_read_shards or self.listing_shards,
+            all_users_indexes=self.auth_mode is AuthMode.NONE,
+        )
 
 
 class TelemetrySettings(BaseModel):

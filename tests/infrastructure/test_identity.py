@@ -68,8 +68,9 @@ def test_given_the_local_stage_when_synthesized_then_each_api_function_trusts_th
 def test_given_the_local_stage_when_synthesized_then_the_processing_functions_get_no_auth_settings(
     local_template: Template, handler: str
 ) -> None:
-    # Neither verifies tokens (nor bundles PyJWT): S3 and Lambda invoke them, never a caller.
-    assert auth_variables(local_template, handler) == {}
+    # Neither verifies tokens (nor bundles PyJWT): S3 and Lambda invoke them, never a caller. They
+    # know the auth mode only because it says which indexes the table is written with.
+    assert auth_variables(local_template, handler) == {"AUTH_MODE": "jwt"}
 
 
 def test_given_the_local_stage_without_an_issuer_when_configured_then_it_asks_for_the_dev_issuer() -> None:

@@ -191,3 +191,24 @@ def test_given_a_grace_shorter_than_processing_may_take_then_the_settings_are_re
         dataclasses.replace(
             stage_settings("local", authentication=LOCAL_AUTHENTICATION), pending_grace_seconds=600
         )
+
+
+@pytest.mark.parametrize(
+    ("shards", "read_shards"),
+    [
+        pytest.param(0, None, id="no shard"),
+        pytest.param(16, 8, id="reading fewer than written"),
+        pytest.param(64, None, id="more than a page may query"),
+    ],
+)
+def test_given_listing_shards_that_would_lose_images_or_cost_too_much_then_the_settings_are_rejected(
+    shards: int, read_shards: int | None
+) -> None:
+    with pytest.raises(ValueError, match="stage 'dev': listing shards"):
+        dataclasses.replace(stage_settings("dev"), listing_shards=shards, listing_read_shards=read_shards)
+
+
+def test_given_any_stage_then_the_public_listings_have_sixteen_shards_read_as_many() -> None:
+    for name, authentication in (("local", LOCAL_AUTHENTICATION), ("dev", None)):
+        layout = stage_settings(name, authentication=authentication).listing_layout
+        assert (layout.shards, layout.read_shards, layout.all_users_indexes) == (16, 16, False)

@@ -45,6 +45,7 @@ DOWNLOAD_URL_EXPIRES_SECONDS = 120
 PENDING_GRACE_SECONDS = 1800
 MAX_IMAGE_PIXELS = 40_000_000
 FAULT_TAG = "inject-failure"
+LISTING_SHARDS = 4
 
 _API_MODULES = (upload, list_images, get_image, edit_image, download, delete_image)
 
@@ -78,6 +79,8 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "MAX_IMAGE_PIXELS": str(MAX_IMAGE_PIXELS),
         "PROCESSING_FAULT_TAG": FAULT_TAG,
         "AUTH_MODE": "jwt",
+        # Deliberately not the default: a handful of shards, every one of them used by a gallery.
+        "LISTING_SHARDS": str(LISTING_SHARDS),
         "AUTH_ISSUER": tokens.ISSUER,
         "AUTH_AUDIENCE": tokens.AUDIENCE,
         "AUTH_JWKS_URL": "",
@@ -272,7 +275,7 @@ def clock() -> FakeClock:
 def service(aws: Aws, clock: FakeClock) -> ImageService:
     """The service wired to the recorded moto clients, the way the handlers wire theirs."""
     return ImageService(
-        repository=ImageRepository(aws.service_dynamodb, TABLE_NAME),
+        repository=ImageRepository(aws.service_dynamodb, TABLE_NAME, get_settings().listing_layout),
         storage=ImageStorage(
             aws.service_s3, BUCKET_NAME, presigning=presigning_client(None, session=boto_session)
         ),
@@ -285,7 +288,7 @@ def service(aws: Aws, clock: FakeClock) -> ImageService:
 def processor(aws: Aws, clock: FakeClock) -> UploadProcessor:
     """The processing use case wired to the recorded moto clients, the way its handlers wire it."""
     return UploadProcessor(
-        repository=ImageRepository(aws.service_dynamodb, TABLE_NAME),
+        repository=ImageRepository(aws.service_dynamodb, TABLE_NAME, get_settings().listing_layout),
         storage=ImageStorage(aws.service_s3, BUCKET_NAME),
         settings=get_settings(),
         clock=clock,

@@ -10,16 +10,22 @@ from __future__ import annotations
 import pytest
 
 from image_core import schema
-from tests.unit.conftest import BUCKET_NAME, Aws, picture_of
+from tests.unit.conftest import BUCKET_NAME, LISTING_SHARDS, Aws, picture_of
 from tests.unit.harness import ApiClient, deliver_object_created
 
 
 @pytest.fixture
-def anonymous(api: ApiClient, monkeypatch: pytest.MonkeyPatch) -> ApiClient:
-    """A client without credentials, against functions deployed with authentication off."""
+def authentication_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Functions deployed with authentication off: set before the service is built, since the
+    repository it builds writes the all-users indexes only in this mode."""
     monkeypatch.setenv("AUTH_MODE", "none")
     for name in ("AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_JWKS", "AUTH_JWKS_URL"):
         monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def anonymous(authentication_off: None, api: ApiClient) -> ApiClient:
+    """A client without credentials, against functions deployed with authentication off."""
     return ApiClient(authorization=None)
 
 
@@ -127,7 +133,22 @@ def test_lists_without_a_user_read_the_all_images_and_by_tag_indexes(
     anonymous.list()
     anonymous.list(tag="cats")
 
-    assert [params["IndexName"] for params in aws.calls_of("Query")] == [
-        schema.ALL_IMAGES.name,
-        schema.BY_TAG.name,
-    ]
+    # Each sharded like the public index: one Query per shard and one on the unsharded partition
+    queries = aws.calls_of("Query")
+    assert [params["IndexName"] for params in queries] == [schema.ALL_IMAGES.name] * (LISTING_SHARDS + 1) + [
+        schema.BY_TAG.name
+    ] * (LISTING_SHARDS + 1)
+
+
+def test_the_all_users_indexes_are_written_only_with_authentication_off(
+    anonymous: ApiClient, aws: Aws, uploaded: dict[str, str]
+) -> None:
+    # alice's image and its tag item carry the all-users keys, in the shard of the image id
+    image_id = uploaded["alice"]
+    shard = schema.shard_of(image_id, LISTING_SHARDS)
+    image_item = aws.item(image_id)
+    tag_item = aws.item(image_id, schema.tag_sort_key("cats"))
+    assert image_item is not None
+    assert tag_item is not None
+    assert image_item[schema.ALL_IMAGES.partition_key] == schema.shard_partition("IMAGES", shard)
+    assert tag_item[schema.BY_TAG.partition_key] == schema.shard_partition("TAG#cats", shard)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from image_core import schema
-from tests.unit.conftest import Aws, UploadImage
+from tests.unit.conftest import LISTING_SHARDS, Aws, UploadImage
 from tests.unit.harness import ApiClient
 
 # The gallery, by name -> (owner, tags, created_at, visibility). Times sit on the edges of
@@ -229,14 +229,9 @@ def test_next_cursor_is_null_when_there_is_nothing_more(api: ApiClient, gallery:
             schema.BY_USER_TAG,
             id="own, everything",
         ),
-        pytest.param("alice", PUBLIC, schema.PUBLIC, id="public"),
-        pytest.param("bob", {**PUBLIC, "tag": "cats"}, schema.PUBLIC, id="public by tag"),
-        pytest.param(
-            "carol", {**PUBLIC, "tag": "cats", "from": "2026-03-01"}, schema.PUBLIC, id="public, everything"
-        ),
     ],
 )
-def test_every_filter_combination_is_one_bounded_query_on_its_index(
+def test_every_own_filter_combination_is_one_bounded_query_on_its_index(
     api: ApiClient,
     aws: Aws,
     gallery: dict[str, str],
@@ -265,6 +260,43 @@ def test_every_filter_combination_is_one_bounded_query_on_its_index(
     }
     has_dates = "from" in query or "to" in query
     assert ("BETWEEN" in params["KeyConditionExpression"]) is has_dates
+
+
+@pytest.mark.parametrize(
+    ("caller", "query"),
+    [
+        pytest.param("alice", PUBLIC, id="public"),
+        pytest.param("bob", {**PUBLIC, "tag": "cats"}, id="public by tag"),
+        pytest.param("carol", {**PUBLIC, "tag": "cats", "from": "2026-03-01"}, id="public, everything"),
+    ],
+)
+def test_a_public_page_is_one_bounded_query_per_shard_of_its_partition(
+    api: ApiClient, aws: Aws, gallery: dict[str, str], caller: str, query: dict[str, str]
+) -> None:
+    # Given the gallery, and no DynamoDB calls recorded yet
+    aws.dynamodb_calls.clear()
+
+    # When the caller lists one page of everyone's public images
+    result = api.as_user(caller).list(limit="2", **query)
+
+    # Then one Query ran per shard of the public partition, and one on the partition itself
+    # (items written before it was sharded), each for at most a page of items
+    assert result.status_code == 200
+    assert {operation for operation, _ in aws.dynamodb_calls} == {"Query"}
+    partition = schema.PUBLIC.partition_value(tag=query.get("tag"))
+    expected = {partition, *(schema.shard_partition(partition, shard) for shard in range(LISTING_SHARDS))}
+    queries = aws.calls_of("Query")
+    assert sorted(params["ExpressionAttributeValues"][":partition"]["S"] for params in queries) == sorted(
+        expected
+    )
+    has_dates = "from" in query or "to" in query
+    for params in queries:
+        assert params["IndexName"] == schema.PUBLIC.name
+        assert params["Limit"] == 2
+        assert params["ScanIndexForward"] is False
+        assert "FilterExpression" not in params
+        assert params["ExpressionAttributeNames"]["#partition"] == schema.PUBLIC.partition_key
+        assert ("BETWEEN" in params["KeyConditionExpression"]) is has_dates
 
 
 @pytest.mark.parametrize(

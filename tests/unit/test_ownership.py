@@ -14,7 +14,7 @@ import pytest
 from image_core import schema
 from image_core.schema import Variant, Visibility
 from tests import images
-from tests.unit.conftest import BUCKET_NAME, TABLE_NAME, Aws, UploadImage
+from tests.unit.conftest import BUCKET_NAME, LISTING_SHARDS, TABLE_NAME, Aws, UploadImage
 from tests.unit.harness import ApiClient, deliver_object_created, deliver_processing_failure
 from tests.unit.test_authentication import snapshot
 from tests.unit.test_delete_image_api import FailOnce
@@ -331,12 +331,18 @@ def test_a_public_image_and_its_tag_items_are_in_the_public_index_once_available
     public_item = aws.item(public)
     assert public_item is not None
     assert public_item["visibility"] == Visibility.PUBLIC
-    assert public_item[schema.PUBLIC.partition_key] == schema.PUBLIC.partition_value()
+    # In the public partition's shard of this image (the tag items in the same shard of theirs)
+    shard = schema.shard_of(public, LISTING_SHARDS)
+    assert public_item[schema.PUBLIC.partition_key] == schema.shard_partition(
+        schema.PUBLIC.partition_value(), shard
+    )
     for tag in ("cats", "sofa"):
         tag_item = aws.item(public, schema.tag_sort_key(tag))
         assert tag_item is not None
         assert tag_item["visibility"] == Visibility.PUBLIC
-        assert tag_item[schema.PUBLIC.partition_key] == schema.PUBLIC.partition_value(tag=tag)
+        assert tag_item[schema.PUBLIC.partition_key] == schema.shard_partition(
+            schema.PUBLIC.partition_value(tag=tag), shard
+        )
     for image_id, sort_key in (
         (private, schema.IMAGE_SORT_KEY),
         (private, schema.tag_sort_key("cats")),

@@ -22,6 +22,7 @@ from image_api.identity import Caller
 from image_api.use_cases import ImageService
 from image_core import schema
 from image_core.repository import ImageRepository
+from image_core.settings import get_settings
 from image_core.storage import ImageStorage
 from image_reconcile import dependencies as reconcile_dependencies
 from image_reconcile import handler as reconcile_handler
@@ -59,7 +60,7 @@ def clock(clock: FakeClock) -> FakeClock:
 
 def reconciler(aws: Aws, at: datetime, limits: Limits | None = None) -> Reconciler:
     return Reconciler(
-        repository=ImageRepository(aws.service_dynamodb, TABLE_NAME),
+        repository=ImageRepository(aws.service_dynamodb, TABLE_NAME, get_settings().listing_layout),
         storage=ImageStorage(aws.service_s3, BUCKET_NAME),
         clock=lambda: at,
         limits=limits or Limits(),

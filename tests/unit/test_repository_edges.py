@@ -11,12 +11,13 @@ from image_core.errors import ChangedSinceRead, Conflict
 from image_core.image import Image, ImageContentType
 from image_core.repository import ImageRepository
 from image_core.schema import ImageStatus
+from image_core.settings import get_settings
 from tests.unit.conftest import TABLE_NAME, Aws
 
 
 @pytest.fixture
 def repository(aws: Aws) -> ImageRepository:
-    return ImageRepository(aws.service_dynamodb, TABLE_NAME)
+    return ImageRepository(aws.service_dynamodb, TABLE_NAME, get_settings().listing_layout)
 
 
 NOW = 1_772_366_400  # 2026-03-01T12:00:00Z
