@@ -541,7 +541,10 @@ def _tag_item(image: Image, tag: str) -> dict[str, Any]:
     }
     if image.visibility is Visibility.PUBLIC:
         index_keys[schema.PUBLIC.partition_key] = schema.PUBLIC.partition_value(tag=tag)
-    return _item(_tag_key(image.image_id, tag), _attributes(image), index_keys)
+    # The revision (never shown) names the variants' keys: a listing by tag presigns thumbnails
+    # from its tag items without reading the image items.
+    revision = {"revision": image.revision} if image.revision is not None else {}
+    return _item(_tag_key(image.image_id, tag), _attributes(image), revision, index_keys)
 
 
 def _item(*parts: Mapping[str, Any]) -> dict[str, Any]:
