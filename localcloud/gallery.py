@@ -108,12 +108,12 @@ class _Handler(BaseHTTPRequestHandler):
     server: GalleryServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+    def log_message(self, format: str, *args: Any) -> None:
         sys.stderr.write(f"gallery: {self.address_string()} {format % args}\n")
 
     # --- requests -------------------------------------------------------------------------
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         if not self._host_is_ours():
             return
         path = urlsplit(self.path).path
@@ -122,10 +122,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send_file(path)
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self.do_GET()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if not self._host_is_ours():
             return
         if urlsplit(self.path).path != SIGN_IN_PATH:
@@ -139,7 +139,9 @@ class _Handler(BaseHTTPRequestHandler):
         # A name resolving to 127.0.0.1 (DNS rebinding) must not reach the sign-in endpoint.
         port = self.server.server_address[1]
         if self.headers.get("Host") not in {f"{HOST}:{port}", f"localhost:{port}"}:
-            self._send_error(HTTPStatus.MISDIRECTED_REQUEST, "wrong_host", "this server answers for its own address only")
+            self._send_error(
+                HTTPStatus.MISDIRECTED_REQUEST, "wrong_host", "this server answers for its own address only"
+            )
             return False
         return True
 
@@ -155,14 +157,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(HTTPStatus.FORBIDDEN, "forbidden", "sign-in is for the gallery's own page")
             return
         if self.headers.get_content_type() != "application/json":
-            self._send_error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "invalid_parameter", "send JSON: {\"user\": NAME}")
+            self._send_error(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "invalid_parameter", 'send JSON: {"user": NAME}'
+            )
             return
         try:
             length = int(self.headers.get("Content-Length", "0"))
         except ValueError:
             length = -1
         if not 0 < length <= MAX_SIGN_IN_BYTES:
-            self._send_error(HTTPStatus.BAD_REQUEST, "invalid_parameter", f"the body must be 1-{MAX_SIGN_IN_BYTES} bytes")
+            self._send_error(
+                HTTPStatus.BAD_REQUEST, "invalid_parameter", f"the body must be 1-{MAX_SIGN_IN_BYTES} bytes"
+            )
             return
         try:
             body = json.loads(self.rfile.read(length))
@@ -195,7 +201,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             target = site / "index.html"
         if not target.is_file():
-            self._send_error(HTTPStatus.SERVICE_UNAVAILABLE, "not_built", "the site is not built: make gallery-build")
+            self._send_error(
+                HTTPStatus.SERVICE_UNAVAILABLE, "not_built", "the site is not built: make gallery-build"
+            )
             return
         data = target.read_bytes()
         # Hashed asset names may be kept; the page itself names the current ones.
@@ -230,7 +238,9 @@ def local_config(outputs_path: Path = OUTPUTS) -> Callable[[], dict[str, Any]]:
     return config
 
 
-def build_server(port: int, *, site: Path = SITE, outputs: Path = OUTPUTS, token_lifetime: int | None = None) -> GalleryServer:
+def build_server(
+    port: int, *, site: Path = SITE, outputs: Path = OUTPUTS, token_lifetime: int | None = None
+) -> GalleryServer:
     from localcloud.dev_issuer import DEFAULT_DIRECTORY, DevIssuer
 
     return GalleryServer(
@@ -318,7 +328,9 @@ def stop(*, quiet: bool = False) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m localcloud.gallery", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m localcloud.gallery", description=__doc__.split("\n\n")[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve in the foreground")
     serve.add_argument("--port", type=int, default=None)

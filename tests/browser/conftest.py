@@ -46,7 +46,9 @@ def browser() -> Iterator[Browser]:
         pytest.fail(f"{CHROMIUM} is missing: run `make install-browser` (make test-browser does)")
     with sync_playwright() as playwright:
         # Root (as in CI) cannot use chromium's user-namespace sandbox.
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
+        )
         yield browser
         browser.close()
 

@@ -22,6 +22,8 @@ from localcloud.gallery import GalleryServer
 from tests import images
 from tests.browser.conftest import Steps
 
+# How the gallery writes dimensions: width, a multiplication sign, height.
+TIMES = "\N{MULTIPLICATION SIGN}"
 # Processing on a busy local cloud can take a while; nothing here asserts how long.
 PROCESSED = 120_000
 
@@ -48,8 +50,9 @@ def drop_files(page: Page, files: dict[str, tuple[bytes, str]]) -> None:
                 transfer.items.add(new File([bytes], name, { type }));
             }
             const zone = document.getElementById("drop-zone");
-            zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: transfer, bubbles: true, cancelable: true }));
-            zone.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+            const options = { dataTransfer: transfer, bubbles: true, cancelable: true };
+            zone.dispatchEvent(new DragEvent("dragover", options));
+            zone.dispatchEvent(new DragEvent("drop", options));
         }""",
         payload,
     )
@@ -117,7 +120,7 @@ def test_a_person_manages_their_images_in_the_gallery(
     cards(page).first.locator("button").click()
     dialog = page.locator("#detail")
     expect(dialog).to_be_visible()
-    expect(dialog.locator('[data-fact="dimensions"]')).to_have_text("64 × 48 px")
+    expect(dialog.locator('[data-fact="dimensions"]')).to_have_text(f"64 {TIMES} 48 px")
     expect(dialog.locator('[data-fact="format"]')).to_have_text("JPEG")
     expect(dialog.locator('[data-fact="visibility"]')).to_contain_text("Private")
     # (the preview variant: never scaled up, so as wide as the original)
@@ -151,7 +154,7 @@ def test_a_person_manages_their_images_in_the_gallery(
     page.click("#clear-filters")
     expect(cards(page)).to_have_count(2)
     page.locator(f'#grid li[data-image-id="{forest_id}"] button').click()
-    expect(dialog.locator('[data-fact="dimensions"]')).to_have_text("40 × 30 px")
+    expect(dialog.locator('[data-fact="dimensions"]')).to_have_text(f"40 {TIMES} 30 px")
     page.click("#delete-image")
     expect(page.locator("#confirm-delete")).to_be_visible()
     steps.shot("delete-confirmation")
@@ -192,7 +195,9 @@ def test_an_expired_token_leads_back_to_sign_in(
     assert problems == []
 
 
-def test_the_gallery_fits_a_phone(page: Page, gallery: GalleryServer, steps: Steps, problems: list[str]) -> None:
+def test_the_gallery_fits_a_phone(
+    page: Page, gallery: GalleryServer, steps: Steps, problems: list[str]
+) -> None:
     page.set_viewport_size({"width": 360, "height": 740})
     sign_in(page, gallery, f"gallery-{uuid.uuid4().hex[:8]}")
     expect(page.locator("#grid-status")).to_have_text(re.compile("no images"))
@@ -218,14 +223,25 @@ def test_the_gallery_server_mints_tokens_for_its_own_page_only(gallery: GalleryS
     assert DevIssuer.load().description()["issuer"]  # (the same issuer the API trusts)
 
     # Another site's page, a form post, a bad name, a huge body, another host name: refused
-    other = requests.post(sign_in_url, json={"user": "alice"}, headers={"Origin": "https://evil.example"}, timeout=10)
+    other = requests.post(
+        sign_in_url, json={"user": "alice"}, headers={"Origin": "https://evil.example"}, timeout=10
+    )
     form = requests.post(sign_in_url, data={"user": "alice"}, timeout=10)
     bad_name = requests.post(sign_in_url, json={"user": "al ice/.."}, timeout=10)
     huge = requests.post(sign_in_url, json={"user": "a" * 5000}, timeout=10)
     rebound = requests.post(
-        sign_in_url, json={"user": "alice"}, headers={"Host": f"attacker.example:{gallery.server_address[1]}"}, timeout=10
+        sign_in_url,
+        json={"user": "alice"},
+        headers={"Host": f"attacker.example:{gallery.server_address[1]}"},
+        timeout=10,
     )
-    assert (other.status_code, form.status_code, bad_name.status_code, huge.status_code, rebound.status_code) == (
+    assert (
+        other.status_code,
+        form.status_code,
+        bad_name.status_code,
+        huge.status_code,
+        rebound.status_code,
+    ) == (
         403,
         415,
         400,
@@ -239,9 +255,13 @@ def test_the_gallery_server_mints_tokens_for_its_own_page_only(gallery: GalleryS
     config = requests.get(gallery.origin + "/config.json", timeout=10).json()
     assert config["auth"] == {"kind": "local", "sign_in_url": "/dev/sign-in"}
     assert config["api_url"].startswith("http://127.0.0.1:")
-    assert requests.get(gallery.origin + "/../../.localcloud/dev-issuer/signing-key.pem", timeout=10).status_code == 404
+    assert (
+        requests.get(gallery.origin + "/../../.localcloud/dev-issuer/signing-key.pem", timeout=10).status_code
+        == 404
+    )
     assert requests.get(gallery.origin + "/%2e%2e/%2e%2e/pyproject.toml", timeout=10).status_code == 404
     page = requests.get(gallery.origin + "/some/app/path", timeout=10)
-    assert page.status_code == 200 and "<div id=\"app\"" in page.text
+    assert page.status_code == 200
+    assert '<div id="app"' in page.text
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
     assert page.headers["X-Content-Type-Options"] == "nosniff"

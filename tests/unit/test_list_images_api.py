@@ -450,7 +450,9 @@ def test_include_thumbnail_url_gives_each_item_a_presigned_get_of_its_thumbnail(
         assert record is not None
         url = urlsplit(item["thumbnail_url"])
         assert BUCKET_NAME in url.netloc + url.path
-        expected_key = schema.variant_object_key(item["image_id"], record["revision"], schema.Variant.THUMBNAIL)
+        expected_key = schema.variant_object_key(
+            item["image_id"], record["revision"], schema.Variant.THUMBNAIL
+        )
         assert url.path.endswith("/" + expected_key)
         query = parse_qs(url.query)
         assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]

@@ -387,6 +387,8 @@ export class Gallery {
       this.api.downloadUrl(image.image_id, "thumbnail").then((url) => (picture.src = url), () => undefined);
     });
     if (image.thumbnail_url) picture.src = image.thumbnail_url;
+    // A listing without the link (records written before listings carried it): ask for it.
+    else picture.dispatchEvent(new Event("error"));
     const badge = h("span", { class: `badge ${image.visibility}` }, image.visibility === "public" ? "Public" : "Private");
     const owner = image.user_id !== this.me ? h("span", { class: "owner" }, `by ${image.user_id}`) : null;
     return h(
