@@ -19,6 +19,11 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 from localcloud import gallery as gallery_server
 from localcloud.outputs import api_url, stack_outputs
 
+# The deployed API as the integration tests call it (to make images faster than a browser would).
+from tests.integration.conftest import deployed_api, outputs
+
+__all__ = ["deployed_api", "outputs"]
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "test-artifacts" / "browser"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
@@ -21,6 +22,10 @@ from localcloud.dev_issuer import DevIssuer
 from localcloud.gallery import GalleryServer
 from tests import images
 from tests.browser.conftest import Steps
+from tests.integration.conftest import ImageApi, png_bytes, upload_image, wait_until_available
+
+# web/src/gallery.ts: images per page of the grid.
+PAGE_SIZE = 24
 
 # How the gallery writes dimensions: width, a multiplication sign, height.
 TIMES = "\N{MULTIPLICATION SIGN}"
@@ -168,6 +173,34 @@ def test_a_person_manages_their_images_in_the_gallery(
     expect(cards(page).first).to_have_attribute("data-image-id", beach_id or "")
     steps.shot("deleted")
 
+    assert problems == []
+
+
+def test_scrolling_down_loads_the_next_page(
+    page: Page, gallery: GalleryServer, deployed_api: ImageApi, steps: Steps, problems: list[str]
+) -> None:
+    # Given a user with more images than one page holds (made through the API, four at a time)
+    user = f"gallery-{uuid.uuid4().hex[:8]}"
+    owner = deployed_api.as_user(user)
+    count = PAGE_SIZE + 6
+    with ThreadPoolExecutor(4) as pool:
+        ids = list(pool.map(lambda seed: upload_image(owner, user, data=png_bytes(seed=seed)), range(count)))
+        list(pool.map(lambda image_id: wait_until_available(owner, image_id), ids))
+
+    # When they sign in on a screen that shows part of the first page
+    page.set_viewport_size({"width": 800, "height": 600})
+    sign_in(page, gallery, user)
+
+    # Then one page is listed, and scrolling to its end lists the rest (the list's cursor), once each
+    expect(cards(page)).to_have_count(PAGE_SIZE)
+    expect(page.locator("#grid-status")).to_have_text(f"{PAGE_SIZE} images so far…")
+    steps.shot("first-page")
+    page.locator(".sentinel").scroll_into_view_if_needed()
+    expect(cards(page)).to_have_count(count)
+    expect(page.locator("#grid-status")).to_have_text(f"{count} images")
+    listed = cards(page).evaluate_all("cards => cards.map((card) => card.dataset.imageId)")
+    assert sorted(listed) == sorted(ids)
+    steps.shot("all-pages")
     assert problems == []
 
 
