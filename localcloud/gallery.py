@@ -64,13 +64,15 @@ _TYPES: Final = {
 }
 
 
-def security_headers(api_origin: str, storage_origin: str) -> dict[str, str]:
-    """The headers CloudFront's response headers policy sets in AWS, for the local origins."""
+def security_headers(api_origin: str, storage_origin: str, *other_origins: str) -> dict[str, str]:
+    """The headers CloudFront's response headers policy sets in AWS, for the local origins
+    (``other_origins``: a sign-in service the page calls)."""
+    connect = " ".join(["'self'", api_origin, storage_origin, *other_origins])
     return {
         "Content-Security-Policy": (
             "default-src 'self'; script-src 'self'; style-src 'self'; "
             f"img-src 'self' data: blob: {storage_origin}; "
-            f"connect-src 'self' {api_origin} {storage_origin}; "
+            f"connect-src {connect}; "
             "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
         ),
         "X-Content-Type-Options": "nosniff",
@@ -80,7 +82,11 @@ def security_headers(api_origin: str, storage_origin: str) -> dict[str, str]:
 
 
 class GalleryServer(ThreadingHTTPServer):
-    """Serves ``site``, the configuration for the API named by ``config``, and local sign-in."""
+    """Serves ``site``, the configuration for the API named by ``config``, and local sign-in.
+
+    ``auth`` replaces the local sign-in with another (``web/src/config.ts``: an OpenID Connect
+    issuer, as the stack configures it in AWS); then nothing here mints tokens.
+    """
 
     daemon_threads = True
 
@@ -92,7 +98,9 @@ class GalleryServer(ThreadingHTTPServer):
         config: Callable[[], dict[str, Any]],
         issuer: Callable[[], DevIssuer],
         token_lifetime: int | None = None,
+        auth: dict[str, str] | None = None,
     ) -> None:
+        self.auth = auth
         self.site = site.resolve()
         self.config = config
         self.issuer = issuer
@@ -128,7 +136,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         if not self._host_is_ours():
             return
-        if urlsplit(self.path).path != SIGN_IN_PATH:
+        if urlsplit(self.path).path != SIGN_IN_PATH or self.server.auth is not None:
             self._send_error(HTTPStatus.NOT_FOUND, "not_found", "no such route")
             return
         self._sign_in()
@@ -146,7 +154,8 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def _config(self) -> dict[str, Any]:
-        return {**self.server.config(), "auth": {"kind": "local", "sign_in_url": SIGN_IN_PATH}}
+        auth = self.server.auth or {"kind": "local", "sign_in_url": SIGN_IN_PATH}
+        return {**self.server.config(), "auth": auth}
 
     def _sign_in(self) -> None:
         # Only the gallery's own page may sign in: JSON (which a cross-site form cannot send
@@ -222,11 +231,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", caching)
         local_cloud = f"http://{HOST}:{localcloud_port()}"
-        for name, value in security_headers(local_cloud, local_cloud).items():
+        auth = self.server.auth or {}
+        sign_in = [_origin(auth[name]) for name in ("issuer", "domain") if name in auth]
+        for name, value in security_headers(local_cloud, local_cloud, *sign_in).items():
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def local_config(outputs_path: Path = OUTPUTS) -> Callable[[], dict[str, Any]]:
@@ -239,7 +255,12 @@ def local_config(outputs_path: Path = OUTPUTS) -> Callable[[], dict[str, Any]]:
 
 
 def build_server(
-    port: int, *, site: Path = SITE, outputs: Path = OUTPUTS, token_lifetime: int | None = None
+    port: int,
+    *,
+    site: Path = SITE,
+    outputs: Path = OUTPUTS,
+    token_lifetime: int | None = None,
+    auth: dict[str, str] | None = None,
 ) -> GalleryServer:
     from localcloud.dev_issuer import DEFAULT_DIRECTORY, DevIssuer
 
@@ -249,6 +270,7 @@ def build_server(
         config=local_config(outputs),
         issuer=lambda: DevIssuer.load(DEFAULT_DIRECTORY),
         token_lifetime=token_lifetime,
+        auth=auth,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import re
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,9 +20,10 @@ import requests
 from playwright.sync_api import Locator, Page, expect
 
 from localcloud.dev_issuer import DevIssuer
-from localcloud.gallery import GalleryServer
+from localcloud.gallery import GalleryServer, build_server, serve_in_thread
 from tests import images
 from tests.browser.conftest import Steps
+from tests.browser.oidc_provider import CLIENT_ID, Provider, ProviderServer
 from tests.integration.conftest import ImageApi, png_bytes, upload_image, wait_until_available
 
 # web/src/gallery.ts: images per page of the grid.
@@ -298,3 +300,43 @@ def test_the_gallery_server_mints_tokens_for_its_own_page_only(gallery: GalleryS
     assert '<div id="app"' in page.text
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
     assert page.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_signing_in_at_an_openid_connect_issuer_uses_the_code_flow_with_pkce(
+    page: Page, steps: Steps, problems: list[str]
+) -> None:
+    # Given the gallery configured as the stack configures it in AWS for an external issuer
+    user = f"gallery-{uuid.uuid4().hex[:8]}"
+    provider = Provider(issuer=DevIssuer.load(), user=user)
+    issuer = ProviderServer(provider)
+    threading.Thread(target=issuer.serve_forever, daemon=True).start()
+    site = build_server(0, auth={"kind": "oidc", "issuer": issuer.url, "client_id": CLIENT_ID})
+    serve_in_thread(site)
+    try:
+        # When the person signs in
+        page.goto(site.origin + "/")
+        page.get_by_role("button", name="Sign in").click()
+
+        # Then they went to the issuer with a PKCE challenge and came back signed in, with the
+        # code exchanged (checked against the verifier) and gone from the address bar
+        expect(page.locator("#signed-in-as")).to_have_text(f"Signed in as {user}")
+        expect(page.locator("#grid-status")).to_have_text(re.compile("You have no images yet"))
+        (authorization,) = provider.authorizations
+        assert authorization["response_type"] == "code"
+        assert authorization["code_challenge_method"] == "S256"
+        assert authorization["redirect_uri"] == site.origin + "/"
+        assert "openid" in authorization["scope"].split()
+        assert provider.exchanges == ["ok"]
+        assert "code=" not in page.url
+        # The local development issuer's endpoint does not exist in this configuration
+        assert requests.post(site.origin + "/dev/sign-in", json={"user": "x"}, timeout=10).status_code == 404
+        steps.shot("signed-in-with-pkce")
+
+        # And an answer that is not for this tab (a replayed or forged state) signs nobody in
+        page.goto(f"{site.origin}/?code=stolen&state=forged")
+        expect(page.get_by_role("alert")).to_contain_text("not for this tab")
+        assert provider.exchanges == ["ok"]
+    finally:
+        site.shutdown()
+        issuer.shutdown()
+    assert problems == []
