@@ -143,8 +143,9 @@ lint: $(VENV)/.installed ## ruff
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 
-typecheck: $(VENV)/.installed ## mypy (strict)
+typecheck: $(VENV)/.installed web/node_modules/.installed ## mypy (strict), and tsc (strict) on the gallery
 	$(PYTHON) -m mypy
+	cd web && node_modules/.bin/tsc --noEmit
 
 check: lint typecheck
 
