@@ -94,13 +94,22 @@ class CognitoIssuer(Construct):
             enable_token_revocation=True,
             prevent_user_existence_errors=True,
         )
-        self.domain = (
-            self.user_pool.add_domain(
-                "Domain", cognito_domain=cognito.CognitoDomainOptions(domain_prefix=domain_prefix)
+        self.domain: cognito.UserPoolDomain | None = None
+        if gallery_url is not None and domain_prefix:
+            # Managed login: Cognito's current hosted sign-in pages, in its own default style.
+            self.domain = self.user_pool.add_domain(
+                "Domain",
+                cognito_domain=cognito.CognitoDomainOptions(domain_prefix=domain_prefix),
+                managed_login_version=cognito.ManagedLoginVersion.NEWER_MANAGED_LOGIN,
             )
-            if gallery_url is not None and domain_prefix
-            else None
-        )
+            # Managed login shows a client's pages only once the client has a style.
+            cognito.CfnManagedLoginBranding(
+                self,
+                "LoginStyle",
+                user_pool_id=self.user_pool.user_pool_id,
+                client_id=self.client.user_pool_client_id,
+                use_cognito_provided_values=True,
+            )
         issuer = self.user_pool.user_pool_provider_url
         # ID tokens name the client in aud; access tokens in client_id (checked with token_use).
         self.token_issuer = TokenIssuer(

@@ -262,3 +262,13 @@ def test_synthesizing_an_aws_stage_without_a_built_site_says_how_to_build_it(tmp
 def test_the_local_stage_cannot_have_a_cloudfront_gallery() -> None:
     with pytest.raises(ValueError, match="CloudFront"):
         dataclasses.replace(stage_settings("local", authentication=LOCAL_AUTHENTICATION), web_gallery=True)
+
+
+def test_the_sign_in_pages_are_cognitos_managed_login_in_its_own_style(template: Template) -> None:
+    _, domain = only(template, "AWS::Cognito::UserPoolDomain")
+    _, style = only(template, "AWS::Cognito::ManagedLoginBranding")
+    client_id, _ = only(template, "AWS::Cognito::UserPoolClient")
+
+    assert domain["Properties"]["ManagedLoginVersion"] == 2
+    assert style["Properties"]["ClientId"] == {"Ref": client_id}
+    assert style["Properties"]["UseCognitoProvidedValues"] is True
