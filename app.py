@@ -23,7 +23,7 @@ Who may call the API (``-c`` context, all optional):
 
 The stages deployed to AWS include the web gallery, built into ``web/dist`` by ``make
 gallery-build`` (``make synth`` and ``make deploy-aws`` build it first);
-``-c gallery_site=<folder>`` names another build.
+``-c gallery_site=<folder>`` names another build; ``-c web_gallery=false`` deploys none.
 """
 
 from __future__ import annotations
@@ -145,6 +145,7 @@ def build(app: App) -> ImageServiceStack:
         alarm_email=app.node.try_get_context("alarm_email"),
         api_gateway_cloudwatch_role=_optional_bool(app, "api_gateway_cloudwatch_role"),
         web_acl_rate_limit=_positive_int(app, "web_acl_rate_limit"),
+        web_gallery=_optional_bool(app, "web_gallery"),
     )
     gallery_site: Path | None = None
     if settings.web_gallery:

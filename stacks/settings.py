@@ -370,6 +370,7 @@ def stage_settings(
     alarm_email: str | None = None,
     api_gateway_cloudwatch_role: bool | None = None,
     web_acl_rate_limit: int | None = None,
+    web_gallery: bool | None = None,
 ) -> StageSettings:
     """The settings of stage ``name``.
 
@@ -379,7 +380,8 @@ def stage_settings(
     ``processing_reserved_concurrency`` a reservation for processing; ``authentication``
     its default (tokens of a Cognito user pool the stack creates); ``alarm_email`` who the
     alarms mail; ``api_gateway_cloudwatch_role`` False where the account's baseline owns that
-    role; ``web_acl_rate_limit`` the WAF's requests per client IP per 5 minutes, 0 for no WAF.
+    role; ``web_acl_rate_limit`` the WAF's requests per client IP per 5 minutes, 0 for no WAF;
+    ``web_gallery`` False to deploy no web gallery (an AWS stage has one by default).
     """
     try:
         build = _STAGES[name]
@@ -398,6 +400,8 @@ def stage_settings(
         settings = dataclasses.replace(settings, alarm_email=alarm_email)
     if api_gateway_cloudwatch_role is not None:
         settings = dataclasses.replace(settings, api_gateway_cloudwatch_role=api_gateway_cloudwatch_role)
+    if web_gallery is not None:
+        settings = dataclasses.replace(settings, web_gallery=web_gallery)
     if web_acl_rate_limit is not None:
         web_acl = WebAcl(requests_per_ip_per_5_minutes=web_acl_rate_limit) if web_acl_rate_limit else None
         settings = dataclasses.replace(settings, web_acl=web_acl)

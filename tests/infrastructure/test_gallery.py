@@ -272,3 +272,18 @@ def test_the_sign_in_pages_are_cognitos_managed_login_in_its_own_style(template:
     assert domain["Properties"]["ManagedLoginVersion"] == 2
     assert style["Properties"]["ClientId"] == {"Ref": client_id}
     assert style["Properties"]["UseCognitoProvidedValues"] is True
+
+
+def test_an_aws_stage_without_the_gallery_needs_no_built_site(tmp_path: Path) -> None:
+    app = offline_app(stage="dev", web_gallery="false", gallery_site=str(tmp_path / "missing"))
+    template = Template.from_stack(cdk_app.build(app))
+
+    assert resources(template, "AWS::CloudFront::Distribution") == {}
+    assert resources(template, "AWS::Cognito::UserPoolDomain") == {}
+    _, client = only(template, "AWS::Cognito::UserPoolClient")
+    assert client["Properties"]["AllowedOAuthFlowsUserPoolClient"] is False
+    _, bucket = image_bucket(template)
+    assert bucket["Properties"]["CorsConfiguration"]["CorsRules"][0]["AllowedOrigins"] == [
+        "http://localhost:3000",
+        "http://localhost:5173",
+    ]
