@@ -19,6 +19,11 @@ STAGE ?= local
 STACK := ImageService-$(STAGE)
 OUTPUTS := .localcloud/outputs.json
 LOCALCLOUD := python3 localcloud/cli.py
+# The web gallery (web/): its sources, and the site Vite builds from them.
+WEB_SOURCES := web/index.html web/vite.config.ts web/tsconfig.json $(wildcard web/src/*)
+WEB_SITE := web/dist/index.html
+# The browser the gallery's end-to-end test drives: Debian's, never one a test tool downloads.
+CHROMIUM := /usr/bin/chromium
 # The local development issuer (the local cloud has no Cognito): its key pair, and the
 # issuer.json whose public keys the CDK app hands to the functions.
 DEV_ISSUER := .localcloud/dev-issuer
@@ -26,9 +31,11 @@ DEV_ISSUER := .localcloud/dev-issuer
 LOCAL_CONTEXT := -c stage=$(STAGE) -c s3_public_endpoint=$(LOCALCLOUD_URL) \
 	-c dev_issuer=$(DEV_ISSUER)/issuer.json $(if $(AUTH_MODE),-c auth_mode=$(AUTH_MODE))
 
-.PHONY: help up down url token dev-issuer install localcloud-install localcloud-start localcloud-stop localcloud-status \
+.PHONY: help up down url token dev-issuer install install-browser gallery-build gallery-start gallery-stop \
+	gallery-url localcloud-install localcloud-start localcloud-stop localcloud-status \
 	localcloud-logs bootstrap-local deploy-local destroy-local synth deploy-aws check lint typecheck \
-	test test-unit test-infra test-localcloud test-integration fuzz bad-input load reconcile bench simulate openapi clean
+	test test-unit test-infra test-localcloud test-integration test-browser fuzz bad-input load reconcile bench simulate \
+	openapi clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -50,7 +57,18 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	@touch $@
 
-install: $(VENV)/.installed node_modules/.installed localcloud-install ## install everything (project venv, CDK CLI, local cloud)
+web/node_modules/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --silent
+	@touch $@
+
+install: $(VENV)/.installed node_modules/.installed web/node_modules/.installed localcloud-install ## install everything (project venv, CDK CLI, gallery build tools, local cloud)
+
+install-browser: ## install Debian's chromium for the gallery's browser test (skipped when $(CHROMIUM) exists)
+	@test -x $(CHROMIUM) || { \
+		echo "installing Debian's chromium (apt-get) for the browser test"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| { echo "install-browser: could not install chromium with apt-get (it needs root and Debian's package lists): install the 'chromium' package, then run again" >&2; exit 1; }; \
+		test -x $(CHROMIUM) || { echo "install-browser: apt-get finished but $(CHROMIUM) is missing" >&2; exit 1; }; }
 
 # --- the local cloud ------------------------------------------------------------------------
 
@@ -85,8 +103,8 @@ deploy-local: bootstrap-local ## deploy the image service to the local cloud (wr
 destroy-local: dev-issuer ## remove the image service from the local cloud
 	$(LOCALCLOUD_ENV) $(CDKLOCAL) destroy $(STACK) $(LOCAL_CONTEXT) --force
 
-up: deploy-local ## install, start the local cloud, deploy, print the API URL and a walkthrough
-	@$(PYTHON) -m localcloud.outputs walkthrough $(OUTPUTS)
+up: deploy-local gallery-start ## install, start the local cloud, deploy, serve the gallery, print their URLs and a walkthrough
+	@$(LOCALCLOUD_ENV) $(PYTHON) -m localcloud.outputs walkthrough $(OUTPUTS)
 
 url: ## print the deployed API's base URL
 	@$(PYTHON) -m localcloud.outputs url $(OUTPUTS)
@@ -94,14 +112,30 @@ url: ## print the deployed API's base URL
 token: dev-issuer ## print a bearer token of the local development issuer, valid 1 h: make token USER=alice
 	@$(PYTHON) -m localcloud.dev_issuer --dir $(DEV_ISSUER) token "$(USER)"
 
-down: localcloud-stop ## stop the local cloud
+down: gallery-stop localcloud-stop ## stop the gallery server and the local cloud
+
+# --- the web gallery -------------------------------------------------------------------------
+
+$(WEB_SITE): web/node_modules/.installed $(WEB_SOURCES)
+	cd web && npm run build --silent
+
+gallery-build: $(WEB_SITE) ## build the web gallery into web/dist (type-checked; make up, synth and deploy-aws do)
+
+gallery-start: gallery-build $(VENV)/.installed ## serve the gallery on the local cloud's port + 1000, in the background
+	@$(LOCALCLOUD_ENV) $(PYTHON) -m localcloud.gallery start
+
+gallery-stop: ## stop this checkout's gallery server
+	@python3 -m localcloud.gallery stop
+
+gallery-url: ## print the gallery's URL
+	@$(LOCALCLOUD_ENV) $(PYTHON) -m localcloud.gallery url
 
 # --- real AWS ------------------------------------------------------------------------------
 
-synth: $(VENV)/.installed node_modules/.installed ## synthesize the CloudFormation template (STAGE=dev|prod)
+synth: $(VENV)/.installed node_modules/.installed gallery-build ## synthesize the CloudFormation template (STAGE=dev|prod)
 	$(CDK) synth $(STACK) -c stage=$(STAGE) --quiet
 
-deploy-aws: $(VENV)/.installed node_modules/.installed ## deploy to the AWS account of your credentials (STAGE=dev|prod)
+deploy-aws: $(VENV)/.installed node_modules/.installed gallery-build ## deploy to the AWS account of your credentials (STAGE=dev|prod)
 	$(CDK) deploy $(STACK) -c stage=$(STAGE)
 
 # --- quality -----------------------------------------------------------------------------------
@@ -110,8 +144,9 @@ lint: $(VENV)/.installed ## ruff
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 
-typecheck: $(VENV)/.installed ## mypy (strict)
+typecheck: $(VENV)/.installed web/node_modules/.installed ## mypy (strict), and tsc (strict) on the gallery
 	$(PYTHON) -m mypy
+	cd web && node_modules/.bin/tsc --noEmit
 
 check: lint typecheck
 
@@ -127,7 +162,10 @@ test-localcloud: install ## the local cloud's own tests (starts it, deploys a te
 test-integration: deploy-local ## the image service against the local cloud
 	$(LOCALCLOUD_ENV) $(PYTEST) tests/integration -q
 
-test: check test-unit test-infra test-localcloud test-integration ## everything CI runs
+test-browser: install-browser deploy-local gallery-build ## the gallery in headless chromium against the local cloud (screenshots in test-artifacts/browser/)
+	$(LOCALCLOUD_ENV) $(PYTEST) tests/browser -q
+
+test: check test-unit test-infra test-localcloud test-integration test-browser ## everything CI runs
 
 fuzz: deploy-local ## schemathesis from openapi.json against the local cloud (part of test-integration); prints the cases sent
 	$(LOCALCLOUD_ENV) $(PYTEST) tests/integration/test_fuzzing.py -q -s
@@ -158,5 +196,5 @@ simulate: $(VENV)/.installed ## writes per index partition before and after shar
 	$(LOCALCLOUD_ENV) PYTHONPATH=lambda_src $(PYTHON) -m bench.partition_simulation \
 		--uploads $(SIMULATE_UPLOADS) --users $(SIMULATE_USERS) --backend $(SIMULATE_BACKEND)
 
-clean: localcloud-stop ## remove everything make installed or generated
-	rm -rf $(VENV) node_modules .localcloud localcloud/node/node_modules cdk.out .cdk-bundles
+clean: gallery-stop localcloud-stop ## remove everything make installed or generated
+	rm -rf $(VENV) node_modules .localcloud localcloud/node/node_modules cdk.out .cdk-bundles web/node_modules web/dist

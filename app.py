@@ -16,8 +16,14 @@ Who may call the API (``-c`` context, all optional):
   parameter (demos; refused for prod);
 * ``auth_issuer=... auth_audience=a,b auth_jwks_url=... [auth_identity_claim=sub]``: accept
   tokens of that OpenID Connect provider instead of a Cognito user pool the stack creates;
+* ``auth_client_id=...``: with ``auth_issuer``, the client id the web gallery signs in with
+  (one of ``auth_audience``; the first of them by default);
 * ``dev_issuer=.localcloud/dev-issuer/issuer.json``: the local development issuer, whose
   public keys go to the functions inline (``make up`` passes it; ``localcloud/dev_issuer.py``).
+
+The stages deployed to AWS include the web gallery, built into ``web/dist`` by ``make
+gallery-build`` (``make synth`` and ``make deploy-aws`` build it first);
+``-c gallery_site=<folder>`` names another build; ``-c web_gallery=false`` deploys none.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from stacks.image_service_stack import ImageServiceStack  # noqa: E402
 from stacks.settings import Authentication, TokenIssuer, stage_settings  # noqa: E402
 
 DEFAULT_STAGE = "local"
+GALLERY_SITE = PROJECT_ROOT / "web" / "dist"
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -107,7 +114,12 @@ def _authentication(app: App) -> Authentication:
             jwks_url=str(context("auth_jwks_url") or ""),
             identity_claim=str(context("auth_identity_claim") or "sub"),
         )
-    return Authentication(mode=mode, token_issuer=issuer)
+    client_id = context("auth_client_id")
+    if client_id and not external_issuer:
+        raise ValueError("auth_client_id names the gallery's client at auth_issuer: give auth_issuer too")
+    return Authentication(
+        mode=mode, token_issuer=issuer, gallery_client_id=str(client_id) if client_id else None
+    )
 
 
 def _dev_issuer(path: Path) -> TokenIssuer:
@@ -133,8 +145,18 @@ def build(app: App) -> ImageServiceStack:
         alarm_email=app.node.try_get_context("alarm_email"),
         api_gateway_cloudwatch_role=_optional_bool(app, "api_gateway_cloudwatch_role"),
         web_acl_rate_limit=_positive_int(app, "web_acl_rate_limit"),
+        web_gallery=_optional_bool(app, "web_gallery"),
     )
-    stack = ImageServiceStack(app, settings.stack_name, settings=settings)
+    gallery_site: Path | None = None
+    if settings.web_gallery:
+        gallery_site = Path(str(app.node.try_get_context("gallery_site") or GALLERY_SITE))
+        gallery_site = gallery_site if gallery_site.is_absolute() else PROJECT_ROOT / gallery_site
+        if not (gallery_site / "index.html").is_file():
+            raise ValueError(
+                f"stage {settings.name!r} deploys the web gallery, but {gallery_site} holds no built site: "
+                "run `make gallery-build` (make synth and make deploy-aws do)"
+            )
+    stack = ImageServiceStack(app, settings.stack_name, settings=settings, gallery_site=gallery_site)
     # Every finding is an error at synth unless acknowledged, with its reason, next to its cause.
     Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     return stack

@@ -30,9 +30,27 @@ def stack_outputs(path: Path) -> dict[str, str]:
     raise SystemExit(f"{path} holds no {STACK_PREFIX}* stack")
 
 
+def localcloud_port() -> int:
+    return int(os.environ.get("LOCALCLOUD_PORT", "4566"))
+
+
 def api_url(outputs: dict[str, str]) -> str:
-    port = os.environ.get("LOCALCLOUD_PORT", "4566")
+    port = localcloud_port()
     return f"http://127.0.0.1:{port}/_aws/execute-api/{outputs['ApiId']}/{outputs['ApiStageName']}/"
+
+
+GALLERY_HOST = "127.0.0.1"
+# The gallery server's port is the local cloud's plus this (localcloud/gallery.py), so that
+# checkouts running their local clouds side by side do not collide.
+GALLERY_PORT_OFFSET = 1000
+
+
+def gallery_port() -> int:
+    return int(os.environ.get("GALLERY_PORT") or localcloud_port() + GALLERY_PORT_OFFSET)
+
+
+def gallery_url(port: int | None = None) -> str:
+    return f"http://{GALLERY_HOST}:{port or gallery_port()}/"
 
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -44,12 +62,14 @@ def walkthrough(url: str) -> str:
     match = WALKTHROUGH_BLOCK.search(README.read_text())
     steps = match.group("script") if match else "See README.md.\n"
     return (
-        f"The image service is deployed on the local cloud.\n\nAPI: {url}\n\n"
+        f"The image service is deployed on the local cloud.\n\nAPI:     {url}\n"
+        f"Gallery: {gallery_url()}  (open it in a browser; sign in as any user name)\n\n"
         f"Try it from the project's root (README.md, 'Walkthrough'):\n\n{steps}\n"
         "Or with the command-line client (README.md, 'imgsvc'):\n\n"
         "source .venv/bin/activate\nexport IMGSVC_TOKEN=$(imgsvc token --user alice)\n"
         "imgsvc upload --tags cat cat.png && imgsvc ls --tag cat\n\n"
-        "make url    prints the API URL again\nmake down   stops the local cloud"
+        "make url    prints the API URL again\nmake gallery-url  the gallery's\n"
+        "make down   stops the gallery and the local cloud"
     )
 
 

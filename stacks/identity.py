@@ -23,11 +23,26 @@ REFRESH_TOKEN_VALIDITY = Duration.days(30)
 class CognitoIssuer(Construct):
     """A user pool (users are invited: no self sign-up) and one public app client.
 
-    Exposes ``user_pool``, ``client`` and ``token_issuer`` (what the API functions verify).
+    With ``gallery_url``, the pool gets a Cognito domain (its hosted sign-in pages, under
+    ``domain_prefix``) and the client the authorization-code flow (PKCE: a public client has no
+    secret) with the gallery's address as its only callback and sign-out URL.
+
+    Exposes ``user_pool``, ``client``, ``token_issuer`` (what the API functions verify) and
+    ``domain`` (None without a gallery).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        removal_policy: RemovalPolicy,
+        gallery_url: str | None = None,
+        domain_prefix: str | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
+        if gallery_url is not None and not domain_prefix:
+            raise ValueError("a gallery signs in on the pool's Cognito domain: give its domain_prefix")
         self.user_pool = cognito.UserPool(
             self,
             "UserPool",
@@ -58,15 +73,43 @@ class CognitoIssuer(Construct):
             "Client",
             # A browser or CLI app cannot keep a secret.
             generate_secret=False,
-            # Username/password (for the CLI, README) and SRP (for SDK front ends); no hosted UI.
+            # Username/password (for the CLI, README) and SRP (for SDK front ends); the hosted
+            # sign-in pages only for the gallery's authorization-code flow.
             auth_flows=cognito.AuthFlow(user_password=True, user_srp=True),
-            disable_o_auth=True,
+            disable_o_auth=gallery_url is None,
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(authorization_code_grant=True),
+                scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, cognito.OAuthScope.PROFILE],
+                callback_urls=[gallery_url],
+                logout_urls=[gallery_url],
+            )
+            if gallery_url is not None
+            else None,
+            supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO]
+            if gallery_url is not None
+            else None,
             access_token_validity=TOKEN_VALIDITY,
             id_token_validity=TOKEN_VALIDITY,
             refresh_token_validity=REFRESH_TOKEN_VALIDITY,
             enable_token_revocation=True,
             prevent_user_existence_errors=True,
         )
+        self.domain: cognito.UserPoolDomain | None = None
+        if gallery_url is not None and domain_prefix:
+            # Managed login: Cognito's current hosted sign-in pages, in its own default style.
+            self.domain = self.user_pool.add_domain(
+                "Domain",
+                cognito_domain=cognito.CognitoDomainOptions(domain_prefix=domain_prefix),
+                managed_login_version=cognito.ManagedLoginVersion.NEWER_MANAGED_LOGIN,
+            )
+            # Managed login shows a client's pages only once the client has a style.
+            cognito.CfnManagedLoginBranding(
+                self,
+                "LoginStyle",
+                user_pool_id=self.user_pool.user_pool_id,
+                client_id=self.client.user_pool_client_id,
+                use_cognito_provided_values=True,
+            )
         issuer = self.user_pool.user_pool_provider_url
         # ID tokens name the client in aud; access tokens in client_id (checked with token_use).
         self.token_issuer = TokenIssuer(

@@ -66,6 +66,26 @@ class Authentication:
 
     mode: AuthMode = AuthMode.JWT
     token_issuer: TokenIssuer | None = None
+    # The web gallery's client id at ``token_issuer`` (authorization code + PKCE); None: its
+    # first audience. Its ID tokens name it in ``aud``, so it must be one of the audiences.
+    gallery_client_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.gallery_client_id is not None:
+            if self.token_issuer is None:
+                raise ValueError("a gallery client id is for an external token issuer (auth_issuer)")
+            if self.gallery_client_id not in self.token_issuer.audiences:
+                raise ValueError(
+                    f"the gallery's client id {self.gallery_client_id!r} must be one of the issuer's "
+                    "audiences (auth_audience), or the API would refuse the gallery's tokens"
+                )
+
+    @property
+    def gallery_client(self) -> str | None:
+        """The client id the gallery signs in with at an external issuer."""
+        if self.token_issuer is None:
+            return None
+        return self.gallery_client_id or self.token_issuer.audiences[0]
 
     @property
     def creates_user_pool(self) -> bool:
@@ -117,7 +137,8 @@ class StageSettings:
     removal_policy: RemovalPolicy
     point_in_time_recovery: bool
     lambda_architecture: lambda_.Architecture
-    # Browser origins allowed to call the API and to upload to the bucket directly.
+    # Browser origins allowed to call the API and to upload to the bucket directly (the web
+    # gallery's own origin is added by the stack, where it deploys one).
     cors_allowed_origins: tuple[str, ...]
     api_throttling_rate_limit: float  # steady requests per second, per stage
     api_throttling_burst_limit: int
@@ -168,6 +189,9 @@ class StageSettings:
     api_gateway_cloudwatch_role: bool = True
     # S3 server access logs of the image bucket, to a log bucket of their own.
     bucket_access_logs: bool = False
+    # The web gallery (stacks/gallery.py): its site in a private bucket behind CloudFront. The
+    # local cloud has no CloudFront; there `make up` serves the site itself.
+    web_gallery: bool = True
     # A WAF web ACL on the API stage, or None for none.
     web_acl: WebAcl | None = None
     # Alarms go to an SNS topic; this address is subscribed to it when given (it must confirm).
@@ -213,10 +237,11 @@ class StageSettings:
                 or self.tracing
                 or self.api_access_logs
                 or self.api_gateway_cloudwatch_role
+                or self.web_gallery
             ):
                 raise ValueError(
-                    f"stage {self.name!r} runs on the local cloud, which has no WAF, X-Ray or API Gateway "
-                    "logging role"
+                    f"stage {self.name!r} runs on the local cloud, which has no WAF, X-Ray, API Gateway "
+                    "logging role or CloudFront"
                 )
         elif self.reconcile_min_age_seconds <= longest_processing:
             raise ValueError(
@@ -299,6 +324,7 @@ def _local(cors_origins: tuple[str, ...] | None, authentication: Authentication)
         tracing=False,
         api_access_logs=False,
         api_gateway_cloudwatch_role=False,
+        web_gallery=False,
         # Short, so that its tests see debris become old enough; run by `make reconcile`.
         reconcile_min_age_seconds=20,
         reconcile_every_hours=None,
@@ -365,6 +391,7 @@ def stage_settings(
     alarm_email: str | None = None,
     api_gateway_cloudwatch_role: bool | None = None,
     web_acl_rate_limit: int | None = None,
+    web_gallery: bool | None = None,
 ) -> StageSettings:
     """The settings of stage ``name``.
 
@@ -374,7 +401,8 @@ def stage_settings(
     ``processing_reserved_concurrency`` a reservation for processing; ``authentication``
     its default (tokens of a Cognito user pool the stack creates); ``alarm_email`` who the
     alarms mail; ``api_gateway_cloudwatch_role`` False where the account's baseline owns that
-    role; ``web_acl_rate_limit`` the WAF's requests per client IP per 5 minutes, 0 for no WAF.
+    role; ``web_acl_rate_limit`` the WAF's requests per client IP per 5 minutes, 0 for no WAF;
+    ``web_gallery`` False to deploy no web gallery (an AWS stage has one by default).
     """
     try:
         build = _STAGES[name]
@@ -393,6 +421,8 @@ def stage_settings(
         settings = dataclasses.replace(settings, alarm_email=alarm_email)
     if api_gateway_cloudwatch_role is not None:
         settings = dataclasses.replace(settings, api_gateway_cloudwatch_role=api_gateway_cloudwatch_role)
+    if web_gallery is not None:
+        settings = dataclasses.replace(settings, web_gallery=web_gallery)
     if web_acl_rate_limit is not None:
         web_acl = WebAcl(requests_per_ip_per_5_minutes=web_acl_rate_limit) if web_acl_rate_limit else None
         settings = dataclasses.replace(settings, web_acl=web_acl)

@@ -34,7 +34,7 @@ from image_api.resolver import (
 
 TITLE: Final = "Image service"
 # The contract's own version: raised with every change a client could notice.
-VERSION: Final = "1.1.0"
+VERSION: Final = "1.2.0"
 DESCRIPTION: Final = (
     "Upload images straight to S3 through presigned URLs, list and find them by tag, date and "
     "visibility, edit their tags, description and visibility, download them and their "

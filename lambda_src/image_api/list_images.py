@@ -63,6 +63,16 @@ def list_images(
             description="The `next_cursor` of the previous page, for the same query (refused for another).",
         ),
     ] = None,
+    include: Annotated[
+        Literal["thumbnail_url"] | None,
+        Query(
+            description=(
+                "`thumbnail_url`: each item also carries `thumbnail_url`, a presigned GET of its "
+                "thumbnail valid as long as a download link (`GET /images/{image_id}/download`), "
+                "so that a page of thumbnails costs one call."
+            ),
+        ),
+    ] = None,
 ) -> ImagePage:
     return service.list_images(
         ListImagesQuery(
@@ -74,6 +84,7 @@ def list_images(
             cursor=cursor,
         ),
         caller,
+        thumbnail_urls=include == "thumbnail_url",
     )
 
 

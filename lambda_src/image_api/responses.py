@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from image_core.image import Image
 from image_core.storage import PresignedPost
@@ -57,8 +57,20 @@ class DownloadLink(BaseModel):
     expires_in: int
 
 
+class ListedImage(Image):
+    """An image as a listing shows it: the record, and its thumbnail's link when asked for."""
+
+    thumbnail_url: str | None = Field(
+        default=None,
+        description=(
+            "With `include=thumbnail_url`: a presigned GET of the image's thumbnail (256 px WebP), "
+            "valid as long as a download link; otherwise null."
+        ),
+    )
+
+
 class ImagePage(BaseModel):
     """One page of a listing; ``next_cursor`` asks for the next (null: this is the last)."""
 
-    items: list[Image]
+    items: list[ListedImage]
     next_cursor: str | None

@@ -15,7 +15,7 @@ from typing import Final
 from image_api.identity import Caller
 from image_api.listing import ListImagesQuery, read_page
 from image_api.parameters import ImageEdit, UploadRequest
-from image_api.responses import DownloadLink, ImagePage, UploadGrant
+from image_api.responses import DownloadLink, ImagePage, ListedImage, UploadGrant
 from image_core import schema
 from image_core.clock import utc_timestamp
 from image_core.errors import ChangedSinceRead, Conflict, Forbidden, NotFound
@@ -84,10 +84,30 @@ class ImageService(UseCase):
         url = self._storage.presigned_download(key, expires_in=expires_in)
         return DownloadLink(url=url, expires_in=expires_in)
 
-    def list_images(self, query: ListImagesQuery, caller: Caller) -> ImagePage:
-        """The caller's own images, or with ``visibility=public`` every user's public ones."""
+    def list_images(
+        self, query: ListImagesQuery, caller: Caller, *, thumbnail_urls: bool = False
+    ) -> ImagePage:
+        """The caller's own images, or with ``visibility=public`` every user's public ones.
+
+        With ``thumbnail_urls``, each listed image carries a presigned GET of its thumbnail, so a
+        gallery shows a page with one API call rather than one per image. Presigning is local
+        (no request to S3), and every listed image is available, so each has a thumbnail.
+        """
         page = read_page(self._repository, query, owner=caller.images_to_list(public=query.public))
-        return ImagePage(items=[caller.view_of(image) for image in page.images], next_cursor=page.next_cursor)
+        items = [
+            ListedImage(
+                **dict(caller.view_of(image)),
+                thumbnail_url=self._thumbnail_url(image) if thumbnail_urls else None,
+            )
+            for image in page.images
+        ]
+        return ImagePage(items=items, next_cursor=page.next_cursor)
+
+    def _thumbnail_url(self, image: Image) -> str | None:
+        if image.status is not ImageStatus.AVAILABLE or image.revision is None:
+            return None
+        key = schema.variant_object_key(image.image_id, image.revision, Variant.THUMBNAIL)
+        return self._storage.presigned_download(key, expires_in=self._settings.download_url_expires_seconds)
 
     def edit_image(self, image_id: str, caller: Caller, edit: ImageEdit) -> Image:
         """Change an image's tags, description or visibility (only those ``edit`` gives), for its owner.

@@ -296,7 +296,10 @@ class ImageRepository:
             ),
         }
         present = {name: value for name, value in index_keys.items() if value is not None}
-        return _item(_tag_key(image.image_id, tag), _attributes(image), present)
+        # The revision (never shown) names the variants' keys: a listing by tag presigns thumbnails
+        # from its tag items without reading the image items.
+        revision = {"revision": image.revision} if image.revision is not None else {}
+        return _item(_tag_key(image.image_id, tag), _attributes(image), revision, present)
 
     def _update_image(self, image_id: str, update: _Update) -> TransactWriteItemTypeDef:
         return {

@@ -8,6 +8,7 @@ as in a real synth.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +43,34 @@ DEV_ISSUER = TokenIssuer(
 LOCAL_AUTHENTICATION = Authentication(token_issuer=DEV_ISSUER)
 
 
+def _stand_in_site() -> Path:
+    """A minimal built gallery, so that synthesis needs neither a network nor ``npm run build``."""
+    site = Path(tempfile.mkdtemp(prefix="gallery-stand-in-"))
+    (site / "index.html").write_text("<!doctype html><title>gallery stand-in</title>\n")
+    return site
+
+
+GALLERY_STAND_IN = _stand_in_site()
+
+
 def offline_app(**context: Any) -> App:
-    return App(context={**cdk_json_context(), "aws:cdk:bundling-stacks": [], **context})
+    return App(
+        context={
+            **cdk_json_context(),
+            "aws:cdk:bundling-stacks": [],
+            "gallery_site": str(GALLERY_STAND_IN),
+            **context,
+        }
+    )
 
 
 def synth_stack(settings: StageSettings) -> ImageServiceStack:
-    return ImageServiceStack(offline_app(), settings.stack_name, settings=settings)
+    return ImageServiceStack(
+        offline_app(),
+        settings.stack_name,
+        settings=settings,
+        gallery_site=GALLERY_STAND_IN if settings.web_gallery else None,
+    )
 
 
 @pytest.fixture(scope="session")

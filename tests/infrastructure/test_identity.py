@@ -94,7 +94,9 @@ def test_given_dev_or_prod_when_synthesized_then_one_user_pool_and_one_public_cl
     assert pool["Properties"]["Policies"]["PasswordPolicy"]["MinimumLength"] >= 12
     client_properties = client["Properties"]
     assert client_properties["GenerateSecret"] is False
-    assert client_properties["AllowedOAuthFlowsUserPoolClient"] is False
+    # OAuth for the web gallery only: the authorization code flow (PKCE), never the implicit one
+    assert client_properties["AllowedOAuthFlowsUserPoolClient"] is True
+    assert client_properties["AllowedOAuthFlows"] == ["code"]
     assert client_properties["PreventUserExistenceErrors"] == "ENABLED"
     assert (client_properties["AccessTokenValidity"], client_properties["IdTokenValidity"]) == (60, 60)
     assert client_properties["TokenValidityUnits"]["AccessToken"] == "minutes"

@@ -30,6 +30,8 @@ OUTPUTS = {
 }
 # What a client of a stage with the stack's own user pool needs to sign in, besides the above.
 USER_POOL_OUTPUTS = {"UserPoolId", "UserPoolClientId", "Region"}
+# The stages deployed to AWS serve the web gallery too.
+GALLERY_OUTPUTS = {"GalleryUrl"}
 HANDLERS = (
     "image_api.upload.handler",
     "image_api.list_images.handler",
@@ -166,10 +168,15 @@ def test_given_prod_origins_when_synthesized_then_the_bucket_and_the_preflight_a
 ) -> None:
     _, bucket = image_bucket(prod_template)
     (rule,) = bucket["Properties"]["CorsConfiguration"]["CorsRules"]
+    # ... and the web gallery's, which the stack adds itself (tests/infrastructure/test_gallery.py)
+    distribution_id, _ = only(prod_template, "AWS::CloudFront::Distribution")
+    gallery_domain = {"Fn::GetAtt": [distribution_id, "DomainName"]}
 
-    assert rule["AllowedOrigins"] == list(PROD_ORIGINS)
+    assert rule["AllowedOrigins"] == [*PROD_ORIGINS, {"Fn::Join": ["", ["https://", gallery_domain]]}]
     _, api = function_by_handler(prod_template, "image_api.upload.handler")
-    assert api["Properties"]["Environment"]["Variables"]["CORS_ALLOWED_ORIGINS"] == ",".join(PROD_ORIGINS)
+    assert api["Properties"]["Environment"]["Variables"]["CORS_ALLOWED_ORIGINS"] == {
+        "Fn::Join": ["", [",".join(PROD_ORIGINS) + ",https://", gallery_domain]]
+    }
 
 
 def test_given_a_stage_in_the_app_context_when_built_then_it_synthesizes_and_passes_cdk_nag() -> None:
@@ -181,7 +188,7 @@ def test_given_a_stage_in_the_app_context_when_built_then_it_synthesizes_and_pas
     assert stack.stack_name == "ImageService-prod"
     assert (
         assembly.get_stack_by_name("ImageService-prod").template["Outputs"].keys()
-        == OUTPUTS | USER_POOL_OUTPUTS
+        == OUTPUTS | USER_POOL_OUTPUTS | GALLERY_OUTPUTS
     )
 
 

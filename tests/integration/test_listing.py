@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from urllib.parse import quote
 
 import pytest
+import requests
 
 from tests.integration.conftest import (
     ImageApi,
@@ -125,8 +126,31 @@ def test_listed_items_carry_the_same_metadata_as_get(api: ImageApi, gallery: Gal
     assert response.status_code == 200, response.text
     assert set(response.json()) == {"items", "next_cursor"}
     [item] = response.json()["items"]
-    assert item == api.get(gallery.ids["a2"]).json()
+    # (thumbnail_url only with include=thumbnail_url, below)
+    assert item == {**api.get(gallery.ids["a2"]).json(), "thumbnail_url": None}
     assert response.json()["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    "who", ["owner", "someone else, public by tag"], ids=["own listing", "public listing by tag"]
+)
+def test_include_thumbnail_url_links_each_listed_image_to_its_thumbnail(
+    api: ImageApi, gallery: Gallery, who: str
+) -> None:
+    # Given a listing that asks for thumbnail URLs (one page: no call per image)
+    client, params = (gallery.alice, {}) if who == "owner" else (api, {**PUBLIC, "tag": gallery.cat})
+    response = client.list_images({**params, "include": "thumbnail_url"})
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    assert items
+
+    # Then every item's link fetches that image's thumbnail straight from the bucket: a WebP
+    for item in items:
+        thumbnail = requests.get(item["thumbnail_url"], timeout=30)
+        assert thumbnail.status_code == 200, thumbnail.text
+        assert thumbnail.content[8:12] == b"WEBP"
+        assert "/variants/" in item["thumbnail_url"]
+        assert item["image_id"] in item["thumbnail_url"]
 
 
 def test_pending_images_are_not_listed(api: ImageApi, gallery: Gallery) -> None:

@@ -147,11 +147,13 @@ def test_an_available_image_is_in_its_indexes_with_one_tag_item_per_tag(
         assert {name: tag_item[name] for name in view_attributes + facts} == {
             name: image_item[name] for name in view_attributes + facts
         }
-        # A tag item is only in the tag indexes, and carries no bookkeeping
+        # A tag item is only in the tag indexes, and carries no bookkeeping but the revision (which
+        # names the variants' keys: a listing by tag presigns thumbnails from its tag items)
         assert schema.ALL_IMAGES.partition_key not in tag_item
         assert schema.BY_USER.partition_key not in tag_item
         assert schema.DUPLICATES.partition_key not in tag_item
-        assert "revision" not in tag_item
+        assert tag_item["revision"] == image_item["revision"]
+        assert "version" not in tag_item
 
 
 # --- rejected uploads ---------------------------------------------------------------------------

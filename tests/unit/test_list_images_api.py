@@ -9,11 +9,12 @@ from __future__ import annotations
 import base64
 import json
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from image_core import schema
-from tests.unit.conftest import LISTING_SHARDS, Aws, UploadImage
+from tests.unit.conftest import BUCKET_NAME, DOWNLOAD_URL_EXPIRES_SECONDS, LISTING_SHARDS, Aws, UploadImage
 from tests.unit.harness import ApiClient
 
 # The gallery, by name -> (owner, tags, created_at, visibility). Times sit on the edges of
@@ -145,7 +146,8 @@ def test_listed_items_are_image_views(api: ApiClient, gallery: dict[str, str]) -
 
         assert items
         for item in items:
-            assert item == api.get(item["image_id"]).json()
+            # (thumbnail_url: only with include=thumbnail_url, below)
+            assert item == {**api.get(item["image_id"]).json(), "thumbnail_url": None}
             assert item["status"] == "available"
 
 
@@ -458,3 +460,61 @@ def test_a_date_without_dashes_is_answered_as_a_bad_date_not_a_missing_offset(ap
 
     assert result.status_code == 400
     assert "YYYY-MM-DD" in result.error["message"]
+
+
+# --- include=thumbnail_url: a page of thumbnails in one call ------------------------------------
+
+
+def test_include_thumbnail_url_gives_each_item_a_presigned_get_of_its_thumbnail(
+    api: ApiClient, aws: Aws, gallery: dict[str, str]
+) -> None:
+    # Given alice's images (and bob's public ones)
+    # When she lists them asking for thumbnail URLs
+    result = api.as_user("alice").list(include="thumbnail_url")
+
+    # Then every item carries a SigV4 presigned GET of its own revision's thumbnail, valid as
+    # long as a download link, and no more calls than a plain listing were needed
+    assert result.status_code == 200, result.body
+    items = result.json()["items"]
+    assert [item["image_id"] for item in items] == [gallery["a3"], gallery["a2"], gallery["a1"]]
+    for item in items:
+        record = aws.item(item["image_id"])
+        assert record is not None
+        url = urlsplit(item["thumbnail_url"])
+        assert BUCKET_NAME in url.netloc + url.path
+        expected_key = schema.variant_object_key(
+            item["image_id"], record["revision"], schema.Variant.THUMBNAIL
+        )
+        assert url.path.endswith("/" + expected_key)
+        query = parse_qs(url.query)
+        assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+        assert query["X-Amz-Expires"] == [str(DOWNLOAD_URL_EXPIRES_SECONDS)]
+        # the link leads to the thumbnail's bytes (a WebP)
+        assert aws.read(expected_key)[8:12] == b"WEBP"
+
+
+def test_public_listing_with_thumbnails_links_other_users_public_images(
+    api: ApiClient, gallery: dict[str, str]
+) -> None:
+    result = api.as_user("carol").list(visibility="public", include="thumbnail_url", tag="cats")
+
+    assert result.status_code == 200, result.body
+    items = result.json()["items"]
+    assert [item["image_id"] for item in items] == [gallery["b2"], gallery["a1"]]
+    assert all(item["thumbnail_url"] for item in items)
+
+
+def test_without_include_items_carry_no_thumbnail_url(api: ApiClient, gallery: dict[str, str]) -> None:
+    result = api.as_user("alice").list()
+
+    assert result.status_code == 200, result.body
+    assert [item["thumbnail_url"] for item in result.json()["items"]] == [None, None, None]
+
+
+@pytest.mark.parametrize("include", ["thumbnail", "preview_url", "thumbnail_url,x", ""])
+def test_an_unknown_include_is_refused(api: ApiClient, gallery: dict[str, str], include: str) -> None:
+    result = api.as_user("alice").list(include=include)
+
+    assert result.status_code == 400, result.body
+    assert result.error["code"] == "invalid_parameter"
+    assert "include" in result.error["message"]

@@ -228,7 +228,7 @@ def test_the_public_listing_shows_the_facts_and_visibility_of_each_image(
 
     for query in ({}, {"tag": "cats"}):
         (item,) = api.as_user("bob").list(visibility="public", **query).json()["items"]
-        assert item == shown
+        assert item == {**shown, "thumbnail_url": None}
         assert (item["visibility"], item["width"], item["format"]) == ("public", 32, "JPEG")
 
 
