@@ -28,7 +28,8 @@ LOCAL_CONTEXT := -c stage=$(STAGE) -c s3_public_endpoint=$(LOCALCLOUD_URL) \
 
 .PHONY: help up down url token dev-issuer install localcloud-install localcloud-start localcloud-stop localcloud-status \
 	localcloud-logs bootstrap-local deploy-local destroy-local synth deploy-aws check lint typecheck \
-	test test-unit test-infra test-localcloud test-integration fuzz bad-input load reconcile bench openapi clean
+	test test-unit test-infra test-localcloud test-integration fuzz bad-input load reconcile bench bench-floor bench-latency bench-coldstart bench-imports \
+	bench-list bench-variants bench-upload bench-loop hotswap openapi clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -145,8 +146,47 @@ openapi: $(VENV)/.installed ## regenerate openapi.json from the code (a unit tes
 	@PYTHONPATH=lambda_src $(PYTHON) -m image_api.contract > openapi.json.tmp && mv openapi.json.tmp openapi.json
 	@echo "openapi.json written"
 
-bench: deploy-local ## API latency and throughput against the local cloud, with a floor measured in the same run
-	$(LOCALCLOUD_ENV) $(PYTHON) -m bench.api_bench --outputs $(OUTPUTS)
+# --- benchmarks (bench/): each part refreshes its own section of docs/benchmarks.md -----------
+
+BENCH_OUTPUTS := .localcloud/bench-outputs.json
+BENCH := $(LOCALCLOUD_ENV) $(PYTHON) -m
+
+bench: deploy-local bench-floor ## every benchmark below, then docs/benchmarks.md (10-20 min)
+	$(BENCH) bench.latency
+	$(BENCH) bench.coldstart
+	$(BENCH) bench.imports
+	$(BENCH) bench.list_cost
+	$(BENCH) bench.variants
+	$(BENCH) bench.upload_path
+	$(BENCH) bench.local_loop --make-args "LOCALCLOUD_PORT=$(LOCALCLOUD_PORT)"
+
+bench-floor: bootstrap-local ## deploy the bench's floor: a bare echo function behind a REST API
+	@$(LOCALCLOUD_ENV) $(CDKLOCAL) deploy BenchFloor --app "$(PYTHON) -m bench.app" --output cdk.out.bench \
+		--require-approval never --outputs-file $(BENCH_OUTPUTS) >/dev/null
+
+bench-latency: deploy-local bench-floor ## warm latency of every route and throughput of the reads, against the echo
+	$(BENCH) bench.latency
+
+bench-coldstart: deploy-local bench-floor ## time to first response of fresh execution environments
+	$(BENCH) bench.coldstart
+
+bench-imports: deploy-local ## import time of each handler module, before and after (python -X importtime)
+	$(BENCH) bench.imports
+
+bench-list: $(VENV)/.installed ## items a list page examines as the table grows to 100,000 images
+	$(BENCH) bench.list_cost
+
+bench-variants: $(VENV)/.installed ## reduced-scale decoding and variant bytes over a made corpus
+	$(BENCH) bench.variants
+
+bench-upload: deploy-local ## bytes through Lambda per upload, and the largest upload straight to S3
+	$(BENCH) bench.upload_path
+
+bench-loop: install ## make up with the cloud stopped, a hotswap after a handler change (BENCH_TESTS=1: make test too)
+	$(BENCH) bench.local_loop --make-args "LOCALCLOUD_PORT=$(LOCALCLOUD_PORT)" $(if $(BENCH_TESTS),--tests)
+
+hotswap: dev-issuer ## after a change to lambda_src/: update the deployed functions' code only (seconds, not a deploy)
+	@$(LOCALCLOUD_ENV) $(PYTHON) -m localcloud.hotswap $(STACK) $(LOCAL_CONTEXT)
 
 clean: localcloud-stop ## remove everything make installed or generated
 	rm -rf $(VENV) node_modules .localcloud localcloud/node/node_modules cdk.out .cdk-bundles

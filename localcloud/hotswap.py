@@ -1,0 +1,170 @@
+"""`make hotswap`: after a change to lambda_src/, put the new code into the deployed functions.
+
+    python -m localcloud.hotswap ImageService-local
+
+A full deploy synthesizes the app (CDK, cdk-nag), bundles and runs CloudFormation: about a
+minute for a one-line change. Code is all that changed, so this rebuilds each function
+package's bundle from the one the last deploy built (``cdk.out/asset.*``: its installed
+requirements) with the current source of the package and ``image_core`` (compiled, as
+``stacks/python_function_code.py`` does), and calls UpdateFunctionCode for every function of
+the stack whose deployed code differs from it. A change to a package's requirements needs
+the real thing (``make up``), and this says so. The stack's template is not touched:
+anything but code (environment, routes, permissions) needs ``make up`` too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import io
+import py_compile
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import boto3
+
+ROOT = Path(__file__).resolve().parent.parent
+LAMBDA_SRC = ROOT / "lambda_src"
+CDK_OUT = ROOT / "cdk.out"
+SHARED_PACKAGE = "image_core"
+FUNCTION_PACKAGES = ("image_api", "image_processing", "image_reconcile")
+# Every entry gets the same time, so that the same files give the same zip (and CodeSha256).
+_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+
+
+class NeedsDeployError(Exception):
+    """The change is more than code: only a deploy can apply it."""
+
+
+def deployed_bundle(package: str, cdk_out: Path = CDK_OUT) -> Path:
+    """The bundle of ``package`` the last synth built (the newest ``cdk.out/asset.*`` holding it)."""
+    bundles = [path.parent for path in cdk_out.glob(f"asset.*/{package}") if path.is_dir()]
+    if not bundles:
+        raise NeedsDeployError(f"no bundle of {package} in {cdk_out}")
+    return max(bundles, key=lambda path: path.stat().st_mtime)
+
+
+def _files(directory: Path) -> Iterator[Path]:
+    for path in sorted(directory.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo"):
+            yield path
+
+
+def bundle_zip(package: str, *, source_root: Path = LAMBDA_SRC, cdk_out: Path = CDK_OUT) -> bytes:
+    """The zip of ``package``'s bundle: the deployed bundle's requirements, the current source."""
+    bundle = deployed_bundle(package, cdk_out)
+    own = (SHARED_PACKAGE, package)
+    requirements = source_root / package / "requirements.txt"
+    for name in ("requirements.txt", "requirements-no-deps.txt"):
+        current, bundled = source_root / package / name, bundle / package / name
+        if (current.read_bytes() if current.exists() else b"") != (
+            bundled.read_bytes() if bundled.exists() else b""
+        ):
+            raise NeedsDeployError(f"{package}/{name} changed since the last deploy")
+    del requirements
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
+        tempfile.TemporaryDirectory() as scratch,
+    ):
+        for path in sorted(bundle.rglob("*")):
+            relative = path.relative_to(bundle)
+            if path.is_file() and relative.parts[0] not in own:
+                _add(archive, relative.as_posix(), path.read_bytes())
+        for package_name in own:
+            for path in _files(source_root / package_name):
+                relative = path.relative_to(source_root)
+                _add(archive, relative.as_posix(), path.read_bytes())
+                if path.suffix == ".py":
+                    compiled = Path(scratch) / "module.pyc"
+                    py_compile.compile(
+                        str(path),
+                        cfile=str(compiled),
+                        dfile=relative.as_posix(),
+                        doraise=True,
+                        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+                    )
+                    cached = (
+                        relative.parent / "__pycache__" / f"{path.stem}.{sys.implementation.cache_tag}.pyc"
+                    )
+                    _add(archive, cached.as_posix(), compiled.read_bytes())
+    return out.getvalue()
+
+
+def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+    info.external_attr = 0o644 << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    archive.writestr(info, data)
+
+
+def code_sha256(data: bytes) -> str:
+    """As Lambda reports ``CodeSha256``: base64 of the SHA-256 digest."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def stack_functions(stack: str) -> dict[str, tuple[str, str]]:
+    """Function name -> (handler, CodeSha256) of the stack's functions."""
+    client = boto3.client("lambda")
+    found = {}
+    for page in client.get_paginator("list_functions").paginate():
+        for function in page["Functions"]:
+            if function["FunctionName"].startswith(f"{stack}-") and "Handler" in function:
+                found[function["FunctionName"]] = (function["Handler"], function["CodeSha256"])
+    return found
+
+
+def hotswap(stack: str) -> list[str]:
+    """Update every function of ``stack`` whose code differs from the current source; their names."""
+    client = boto3.client("lambda")
+    functions = stack_functions(stack)
+    if not functions:
+        raise NeedsDeployError(f"no function of {stack} is deployed")
+    updates: list[tuple[str, bytes]] = []
+    for package in FUNCTION_PACKAGES:
+        users = {name: sha for name, (handler, sha) in functions.items() if handler.startswith(f"{package}.")}
+        if not users:
+            continue
+        data = bundle_zip(package)
+        updates += [(name, data) for name, sha in users.items() if sha != code_sha256(data)]
+
+    def update(item: tuple[str, bytes]) -> str:
+        name, data = item
+        client.update_function_code(FunctionName=name, ZipFile=data)
+        client.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1})
+        return name
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(update, updates))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("stack")
+    # The CDK context make passes to a deploy; unused here, accepted so the target can share it.
+    parser.add_argument("-c", action="append", default=[], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    started = time.monotonic()
+    try:
+        updated = hotswap(args.stack)
+    except NeedsDeployError as reason:
+        raise SystemExit(f"hotswap: {reason}: run make up") from None
+    elapsed = time.monotonic() - started
+    if updated:
+        print(
+            f"hotswap: updated {len(updated)} function(s) in {elapsed:.1f} s: " + ", ".join(sorted(updated))
+        )
+    else:
+        print(f"hotswap: every function already runs the current code ({elapsed:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
