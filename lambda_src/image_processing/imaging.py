@@ -388,7 +388,7 @@ def _smaller_webp_variants(
 
 
 def _reduced_to(image: Image.Image, colours: int) -> Image.Image:
-    """``image`` with at most ``colours`` colours, no dithering (it would add the noise lossless coding pays for)."""
+    """``image`` with at most ``colours`` colours, undithered (dither is noise lossless coding pays for)."""
     method = Image.Quantize.FASTOCTREE if image.mode == "RGBA" else Image.Quantize.MEDIANCUT
     return image.quantize(colors=max(colours, 2), method=method, dither=Image.Dither.NONE).convert(image.mode)
 

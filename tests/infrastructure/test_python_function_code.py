@@ -203,7 +203,11 @@ def test_given_bundling_when_done_then_every_module_has_bytecode_valid_whatever_
 
     _bundler(source_root, tmp_path / "cache").try_bundle(str(output), OPTIONS)
 
-    for pyc in ("image_api/__pycache__/upload.cpython-313.pyc", "pydantic/__pycache__/__init__.cpython-313.pyc"):
+    own, installed = (
+        "image_api/__pycache__/upload.cpython-313.pyc",
+        "pydantic/__pycache__/__init__.cpython-313.pyc",
+    )
+    for pyc in (own, installed):
         header = (output / pyc).read_bytes()[:8]
         assert header[:4] == importlib.util.MAGIC_NUMBER  # compiled, not the stale file from the source tree
         # PEP 552 flags: hash-based (bit 0), source not checked (bit 1 clear): the zip's times do not matter.
