@@ -114,13 +114,13 @@ def reported_durations(function_name: str, since_ms: int) -> list[float]:
     """The ``Duration`` of each invocation of ``function_name`` since ``since_ms`` (its REPORT lines)."""
     logs = boto3.client("logs")
     durations = []
-    for event in _log_events(logs, f"/aws/lambda/{function_name}", since_ms, "REPORT"):
+    for event in log_events(logs, f"/aws/lambda/{function_name}", since_ms, "REPORT"):
         if match := _REPORT.search(event["message"]):
             durations.append(float(match.group(2)))
     return durations
 
 
-def _log_events(logs: Any, group: str, since_ms: int, pattern: str) -> Iterator[dict[str, Any]]:
+def log_events(logs: Any, group: str, since_ms: int, pattern: str) -> Iterator[dict[str, Any]]:
     kwargs: dict[str, Any] = {"logGroupName": group, "startTime": since_ms, "filterPattern": pattern}
     try:
         while True:
