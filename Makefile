@@ -82,6 +82,9 @@ deploy-local: bootstrap-local ## deploy the image service to the local cloud (wr
 	$(LOCALCLOUD_ENV) $(CDKLOCAL) deploy $(STACK) $(LOCAL_CONTEXT) \
 		--require-approval never --progress events \
 		--outputs-file $(OUTPUTS)
+	@# A function hotswapped since (make hotswap) keeps that code through a deploy whose assets
+	@# did not change: put the checkout's code back into any such function.
+	@$(LOCALCLOUD_ENV) $(PYTHON) -m localcloud.hotswap $(STACK) --quiet
 
 destroy-local: dev-issuer ## remove the image service from the local cloud
 	$(LOCALCLOUD_ENV) $(CDKLOCAL) destroy $(STACK) $(LOCAL_CONTEXT) --force
@@ -185,8 +188,8 @@ bench-upload: deploy-local ## bytes through Lambda per upload, and the largest u
 bench-loop: install ## make up with the cloud stopped, a hotswap after a handler change (BENCH_TESTS=1: make test too)
 	$(BENCH) bench.local_loop --make-args "LOCALCLOUD_PORT=$(LOCALCLOUD_PORT)" $(if $(BENCH_TESTS),--tests)
 
-hotswap: dev-issuer ## after a change to lambda_src/: update the deployed functions' code only (seconds, not a deploy)
-	@$(LOCALCLOUD_ENV) $(PYTHON) -m localcloud.hotswap $(STACK) $(LOCAL_CONTEXT)
+hotswap: $(VENV)/.installed ## after a change to lambda_src/: put the new code into the deployed functions (seconds)
+	@$(LOCALCLOUD_ENV) $(PYTHON) -m localcloud.hotswap $(STACK)
 
 clean: localcloud-stop ## remove everything make installed or generated
 	rm -rf $(VENV) node_modules .localcloud localcloud/node/node_modules cdk.out .cdk-bundles

@@ -7,7 +7,9 @@ minute for a one-line change. Code is all that changed, so this rebuilds each fu
 package's bundle from the one the last deploy built (``cdk.out/asset.*``: its installed
 requirements) with the current source of the package and ``image_core`` (compiled, as
 ``stacks/python_function_code.py`` does), and calls UpdateFunctionCode for every function of
-the stack whose deployed code differs from it. A change to a package's requirements needs
+the stack whose deployed source differs from it: the source of the last deploy's bundle, or,
+if this updated the function since (``STATE``, while its CodeSha256 is still the one this
+gave it), the source it last sent. A change to a package's requirements needs
 the real thing (``make up``), and this says so. The stack's template is not touched:
 anything but code (environment, routes, permissions) needs ``make up`` too.
 """
@@ -18,6 +20,7 @@ import argparse
 import base64
 import hashlib
 import io
+import json
 import py_compile
 import sys
 import tempfile
@@ -36,18 +39,30 @@ SHARED_PACKAGE = "image_core"
 FUNCTION_PACKAGES = ("image_api", "image_processing", "image_reconcile")
 # Every entry gets the same time, so that the same files give the same zip (and CodeSha256).
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+# Function name -> [CodeSha256 this gave it, hash of the source it held].
+STATE = ROOT / ".localcloud" / "hotswap.json"
 
 
 class NeedsDeployError(Exception):
     """The change is more than code: only a deploy can apply it."""
 
 
-def deployed_bundle(package: str, cdk_out: Path = CDK_OUT) -> Path:
-    """The bundle of ``package`` the last synth built (the newest ``cdk.out/asset.*`` holding it)."""
-    bundles = [path.parent for path in cdk_out.glob(f"asset.*/{package}") if path.is_dir()]
-    if not bundles:
-        raise NeedsDeployError(f"no bundle of {package} in {cdk_out}")
-    return max(bundles, key=lambda path: path.stat().st_mtime)
+def deployed_bundle(package: str, stack: str, cdk_out: Path = CDK_OUT) -> Path:
+    """The bundle of ``package`` in the last synth of ``stack``: the asset its template's functions name."""
+    template_path = cdk_out / f"{stack}.template.json"
+    if not template_path.exists():
+        raise NeedsDeployError(f"no synthesized template of {stack} in {cdk_out}")
+    resources = json.loads(template_path.read_text()).get("Resources", {})
+    for resource in resources.values():
+        properties = resource.get("Properties", {})
+        if resource.get("Type") == "AWS::Lambda::Function" and str(properties.get("Handler", "")).startswith(
+            f"{package}."
+        ):
+            key = properties.get("Code", {}).get("S3Key", "")
+            bundle = cdk_out / f"asset.{key.removesuffix('.zip')}"
+            if bundle.is_dir():
+                return bundle
+    raise NeedsDeployError(f"no bundle of {package} in the last synth of {stack}")
 
 
 def _files(directory: Path) -> Iterator[Path]:
@@ -56,9 +71,18 @@ def _files(directory: Path) -> Iterator[Path]:
             yield path
 
 
-def bundle_zip(package: str, *, source_root: Path = LAMBDA_SRC, cdk_out: Path = CDK_OUT) -> bytes:
+def source_hash(root: Path, packages: tuple[str, ...]) -> str:
+    """What decides a function's behaviour in a bundle or a source tree: its packages' files."""
+    digest = hashlib.sha256()
+    for package in packages:
+        for path in _files(root / package):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def bundle_zip(package: str, stack: str, *, source_root: Path = LAMBDA_SRC, cdk_out: Path = CDK_OUT) -> bytes:
     """The zip of ``package``'s bundle: the deployed bundle's requirements, the current source."""
-    bundle = deployed_bundle(package, cdk_out)
+    bundle = deployed_bundle(package, stack, cdk_out)
     own = (SHARED_PACKAGE, package)
     requirements = source_root / package / "requirements.txt"
     for name in ("requirements.txt", "requirements-no-deps.txt"):
@@ -121,27 +145,43 @@ def stack_functions(stack: str) -> dict[str, tuple[str, str]]:
 
 
 def hotswap(stack: str) -> list[str]:
-    """Update every function of ``stack`` whose code differs from the current source; their names."""
+    """Update every function of ``stack`` whose deployed source differs from the current one; their names."""
     client = boto3.client("lambda")
     functions = stack_functions(stack)
     if not functions:
         raise NeedsDeployError(f"no function of {stack} is deployed")
-    updates: list[tuple[str, bytes]] = []
+    state: dict[str, list[str]] = json.loads(STATE.read_text()) if STATE.exists() else {}
+    updates: list[tuple[str, bytes, str]] = []
     for package in FUNCTION_PACKAGES:
         users = {name: sha for name, (handler, sha) in functions.items() if handler.startswith(f"{package}.")}
         if not users:
             continue
-        data = bundle_zip(package)
-        updates += [(name, data) for name, sha in users.items() if sha != code_sha256(data)]
+        packages = (SHARED_PACKAGE, package)
+        current = source_hash(LAMBDA_SRC, packages)
+        deployed_by_cdk = source_hash(deployed_bundle(package, stack), packages)
+        stale = [
+            name
+            for name, sha in users.items()
+            # Still what this sent it: compare with that; otherwise a deploy came since.
+            if (state[name][1] if name in state and state[name][0] == sha else deployed_by_cdk) != current
+        ]
+        if stale:
+            data = bundle_zip(package, stack)
+            updates += [(name, data, current) for name in stale]
 
-    def update(item: tuple[str, bytes]) -> str:
-        name, data = item
+    def update(item: tuple[str, bytes, str]) -> str:
+        name, data, _ = item
         client.update_function_code(FunctionName=name, ZipFile=data)
         client.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1})
         return name
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return list(pool.map(update, updates))
+        updated = list(pool.map(update, updates))
+    for name, data, source in updates:
+        state[name] = [code_sha256(data), source]
+    STATE.parent.mkdir(parents=True, exist_ok=True)
+    STATE.write_text(json.dumps(state, indent=1) + "\n")
+    return updated
 
 
 def main() -> None:
@@ -149,8 +189,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("stack")
-    # The CDK context make passes to a deploy; unused here, accepted so the target can share it.
-    parser.add_argument("-c", action="append", default=[], help=argparse.SUPPRESS)
+    parser.add_argument("--quiet", action="store_true", help="say nothing when nothing was updated")
     args = parser.parse_args()
     started = time.monotonic()
     try:
@@ -162,7 +201,7 @@ def main() -> None:
         print(
             f"hotswap: updated {len(updated)} function(s) in {elapsed:.1f} s: " + ", ".join(sorted(updated))
         )
-    else:
+    elif not args.quiet:
         print(f"hotswap: every function already runs the current code ({elapsed:.1f} s)")
 
 
