@@ -119,11 +119,14 @@ typecheck: $(VENV)/.installed ## mypy (strict)
 
 check: lint typecheck
 
+# Unit and infrastructure tests run in parallel (pytest-xdist); TEST_WORKERS=1 runs them in one process.
+TEST_WORKERS ?= 2
+
 test-unit: $(VENV)/.installed ## unit tests (no network)
-	$(PYTEST) tests/unit -q
+	$(PYTEST) tests/unit -q -n $(TEST_WORKERS)
 
 test-infra: $(VENV)/.installed ## CDK assertions and cdk-nag (no network)
-	$(PYTEST) tests/infrastructure -q
+	$(PYTEST) tests/infrastructure -q -n $(TEST_WORKERS)
 
 test-localcloud: install ## the local cloud's own tests (starts it, deploys a test stack)
 	$(LOCALCLOUD_ENV) $(PYTEST) tests/localcloud -q
@@ -156,6 +159,7 @@ BENCH := $(LOCALCLOUD_ENV) $(PYTHON) -m
 
 bench: deploy-local bench-floor ## every benchmark below, then docs/benchmarks.md (10-20 min)
 	$(BENCH) bench.latency
+	$(BENCH) bench.breakdown
 	$(BENCH) bench.coldstart
 	$(BENCH) bench.imports
 	$(BENCH) bench.list_cost
@@ -169,6 +173,7 @@ bench-floor: bootstrap-local ## deploy the bench's floor: a bare echo function b
 
 bench-latency: deploy-local bench-floor ## warm latency of every route and throughput of the reads, against the echo
 	$(BENCH) bench.latency
+	$(BENCH) bench.breakdown
 
 bench-coldstart: deploy-local bench-floor ## time to first response of fresh execution environments
 	$(BENCH) bench.coldstart

@@ -27,6 +27,7 @@ DOCUMENT = Path("docs/benchmarks.md")
 # The sections in the document's order (the numbering), by key.
 ORDER = (
     "latency",
+    "breakdown",
     "throughput",
     "imports",
     "cold_start",
@@ -34,6 +35,7 @@ ORDER = (
     "variants",
     "upload_path",
     "local_loop",
+    "test_suites",
 )
 
 
