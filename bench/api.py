@@ -135,3 +135,34 @@ def log_events(logs: Any, group: str, since_ms: int, pattern: str) -> Iterator[d
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+LOCALCLOUD_PID_FILE = Path(".localcloud/localstack.pid")
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime and stime: fields 14 and 15 of stat, 12 and 13 after the command name.
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            found += [child, *_descendants(child)]
+    return found
+
+
+def localcloud_cpu_seconds() -> tuple[float, float]:
+    """CPU seconds used so far by the local cloud's process and by its function processes (alive ones)."""
+    pid = int(LOCALCLOUD_PID_FILE.read_text())
+    return _process_cpu_seconds(pid), sum(_process_cpu_seconds(child) for child in _descendants(pid))

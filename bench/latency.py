@@ -28,7 +28,14 @@ from dataclasses import dataclass
 import boto3
 import requests
 
-from bench.api import Service, floor_url, now_ms, reported_durations, service_functions
+from bench.api import (
+    Service,
+    floor_url,
+    localcloud_cpu_seconds,
+    now_ms,
+    reported_durations,
+    service_functions,
+)
 from bench.report import Section, Stopwatch, Target, publish, table
 from bench.stats import Summary, median, ratio, run_interleaved
 
@@ -160,8 +167,9 @@ def _floor_stack_outputs() -> list[dict[str, str]]:
     return outputs
 
 
-def rate(call: Callable[[], requests.Response], clients: int) -> float:
-    """Requests per second of ``clients`` concurrent clients, after a burst that warms them all."""
+def rate(call: Callable[[], requests.Response], clients: int) -> tuple[float, float, float]:
+    """Requests per second of ``clients`` concurrent clients, after a burst that warms them all; and
+    the CPU milliseconds per request of the local cloud's process and of its function processes."""
     total = clients * REQUESTS_PER_CLIENT
 
     def one(_: int) -> int:
@@ -169,15 +177,23 @@ def rate(call: Callable[[], requests.Response], clients: int) -> float:
 
     with ThreadPoolExecutor(max_workers=clients) as pool:
         list(pool.map(one, range(clients * 2)))  # warm: one environment per concurrent call
+        cpu_before = localcloud_cpu_seconds()
         started = time.perf_counter()
         statuses = list(pool.map(one, range(total)))
         elapsed = time.perf_counter() - started
+        cpu_after = localcloud_cpu_seconds()
     if any(status >= 400 for status in statuses):
         raise SystemExit(f"bench: concurrent requests failed: {sorted(set(statuses))}")
-    return total / elapsed
+    gateway_ms, functions_ms = (
+        (after - before) * 1000 / total for before, after in zip(cpu_before, cpu_after, strict=True)
+    )
+    return total / elapsed, gateway_ms, functions_ms
 
 
-def bench_throughput(service: Service, image_id: str, runs: int) -> dict[tuple[str, int], list[float]]:
+def bench_throughput(
+    service: Service, image_id: str, runs: int
+) -> tuple[dict[tuple[str, int], list[float]], dict[str, list[tuple[float, float]]]]:
+    """Requests/s of each (operation, clients) over the runs; CPU ms per request at 4 clients."""
     headers = dict(service.session.headers)
     api = service.api
 
@@ -192,13 +208,17 @@ def bench_throughput(service: Service, image_id: str, runs: int) -> dict[tuple[s
         "GET /images/{id}/download": get(f"{api}images/{image_id}/download"),
     }
     results: dict[tuple[str, int], list[float]] = {}
+    cpu: dict[str, list[tuple[float, float]]] = {}
     for run in range(runs):
         for clients in CLIENTS:
             names = list(targets)
             shift = run % len(names)
             for name in names[shift:] + names[:shift]:
-                results.setdefault((name, clients), []).append(rate(targets[name], clients))
-    return results
+                requests_per_second, gateway_ms, functions_ms = rate(targets[name], clients)
+                results.setdefault((name, clients), []).append(requests_per_second)
+                if clients == 4:
+                    cpu.setdefault(name, []).append((gateway_ms, functions_ms))
+    return results, cpu
 
 
 def latency_section(
@@ -278,7 +298,10 @@ def latency_section(
 
 
 def throughput_section(
-    results: Mapping[tuple[str, int], list[float]], runs: int, watch: Stopwatch
+    results: Mapping[tuple[str, int], list[float]],
+    cpu: Mapping[str, list[tuple[float, float]]],
+    runs: int,
+    watch: Stopwatch,
 ) -> Section:
     names = list(dict.fromkeys(name for name, _ in results))
     rows = []
@@ -318,6 +341,22 @@ def throughput_section(
             "",
             table(
                 ("operation", *(f"{clients} client{'s' if clients > 1 else ''}" for clients in CLIENTS)), rows
+            ),
+            "",
+            "What limits it: CPU milliseconds per request at 4 clients (median of the runs), of the local "
+            "cloud's one process (API Gateway, the Lambda service, and DynamoDB and S3 for the functions' "
+            "calls) and of the function processes, on 2 cores that the client shares:",
+            "",
+            table(
+                ("operation", "local cloud CPU ms / request", "function CPU ms / request"),
+                [
+                    (
+                        name if name == ECHO else f"`{name}`",
+                        f"{median([gateway for gateway, _ in values]):.1f}",
+                        f"{median([functions for _, functions in values]):.1f}",
+                    )
+                    for name, values in cpu.items()
+                ],
             ),
         ]
     )
@@ -381,7 +420,8 @@ def main() -> None:
         publish(latency_section(series, by_function, ops, args.rounds, watch))
         if not args.skip_throughput:
             watch = Stopwatch()
-            publish(throughput_section(bench_throughput(service, image_id, args.runs), args.runs, watch))
+            results, cpu = bench_throughput(service, image_id, args.runs)
+            publish(throughput_section(results, cpu, args.runs, watch))
     finally:
         service.close()
 
