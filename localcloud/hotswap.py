@@ -21,6 +21,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import py_compile
 import sys
 import tempfile
@@ -41,6 +42,9 @@ FUNCTION_PACKAGES = ("image_api", "image_processing", "image_reconcile")
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 # Function name -> [CodeSha256 this gave it, hash of the source it held].
 STATE = ROOT / ".localcloud" / "hotswap.json"
+UPDATE_TIMEOUT_SECONDS = 120
+# The installed requirements of each deployed bundle, zipped once (cdk.out's asset names are hashes).
+ZIP_CACHE = ROOT / ".localcloud" / "hotswap-zips"
 
 
 class NeedsDeployError(Exception):
@@ -80,27 +84,25 @@ def source_hash(root: Path, packages: tuple[str, ...]) -> str:
     return digest.hexdigest()
 
 
-def bundle_zip(package: str, stack: str, *, source_root: Path = LAMBDA_SRC, cdk_out: Path = CDK_OUT) -> bytes:
+def bundle_zip(
+    package: str,
+    stack: str,
+    *,
+    source_root: Path = LAMBDA_SRC,
+    cdk_out: Path = CDK_OUT,
+    zip_cache: Path = ZIP_CACHE,
+) -> bytes:
     """The zip of ``package``'s bundle: the deployed bundle's requirements, the current source."""
     bundle = deployed_bundle(package, stack, cdk_out)
     own = (SHARED_PACKAGE, package)
-    requirements = source_root / package / "requirements.txt"
     for name in ("requirements.txt", "requirements-no-deps.txt"):
         current, bundled = source_root / package / name, bundle / package / name
         if (current.read_bytes() if current.exists() else b"") != (
             bundled.read_bytes() if bundled.exists() else b""
         ):
             raise NeedsDeployError(f"{package}/{name} changed since the last deploy")
-    del requirements
-    out = io.BytesIO()
-    with (
-        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
-        tempfile.TemporaryDirectory() as scratch,
-    ):
-        for path in sorted(bundle.rglob("*")):
-            relative = path.relative_to(bundle)
-            if path.is_file() and relative.parts[0] not in own:
-                _add(archive, relative.as_posix(), path.read_bytes())
+    out = io.BytesIO(_requirements_zip(bundle, own, zip_cache))
+    with zipfile.ZipFile(out, "a") as archive, tempfile.TemporaryDirectory() as scratch:
         for package_name in own:
             for path in _files(source_root / package_name):
                 relative = path.relative_to(source_root)
@@ -118,6 +120,24 @@ def bundle_zip(package: str, stack: str, *, source_root: Path = LAMBDA_SRC, cdk_
                         relative.parent / "__pycache__" / f"{path.stem}.{sys.implementation.cache_tag}.pyc"
                     )
                     _add(archive, cached.as_posix(), compiled.read_bytes())
+    return out.getvalue()
+
+
+def _requirements_zip(bundle: Path, own: tuple[str, ...], zip_cache: Path) -> bytes:
+    """Everything of ``bundle`` but ``own`` packages, zipped once per bundle (tens of MB: seconds)."""
+    cached = zip_cache / f"{bundle.name}.{'+'.join(own)}.zip"
+    if cached.exists():
+        return cached.read_bytes()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for path in sorted(bundle.rglob("*")):
+            relative = path.relative_to(bundle)
+            if path.is_file() and relative.parts[0] not in own:
+                _add(archive, relative.as_posix(), path.read_bytes())
+    zip_cache.mkdir(parents=True, exist_ok=True)
+    building = cached.with_name(f".{cached.name}.{os.getpid()}")
+    building.write_bytes(out.getvalue())
+    building.replace(cached)
     return out.getvalue()
 
 
@@ -172,7 +192,14 @@ def hotswap(stack: str) -> list[str]:
     def update(item: tuple[str, bytes, str]) -> str:
         name, data, _ = item
         client.update_function_code(FunctionName=name, ZipFile=data)
-        client.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1})
+        # Polled more often than botocore's waiter (at least a second between polls) would.
+        deadline = time.monotonic() + UPDATE_TIMEOUT_SECONDS
+        while (
+            status := client.get_function_configuration(FunctionName=name).get("LastUpdateStatus")
+        ) != "Successful":
+            if status == "Failed" or time.monotonic() > deadline:
+                raise NeedsDeployError(f"updating {name} ended {status}")
+            time.sleep(0.2)
         return name
 
     with ThreadPoolExecutor(max_workers=4) as pool:

@@ -56,7 +56,9 @@ def test_the_zip_holds_the_installed_requirements_and_the_current_source_compile
     source, cdk_out = trees
     (source / "image_api" / "get_image.py").write_text("def handler(event, context): return 2\n")
 
-    data = bundle_zip("image_api", STACK, source_root=source, cdk_out=cdk_out)
+    data = bundle_zip(
+        "image_api", STACK, source_root=source, cdk_out=cdk_out, zip_cache=cdk_out.parent / "zips"
+    )
 
     archive = zipfile.ZipFile(io.BytesIO(data))
     names = set(archive.namelist())
@@ -68,9 +70,14 @@ def test_the_zip_holds_the_installed_requirements_and_the_current_source_compile
 def test_the_same_source_gives_the_same_zip(trees: tuple[Path, Path]) -> None:
     source, cdk_out = trees
 
-    first = bundle_zip("image_api", STACK, source_root=source, cdk_out=cdk_out)
+    first = bundle_zip(
+        "image_api", STACK, source_root=source, cdk_out=cdk_out, zip_cache=cdk_out.parent / "zips"
+    )
 
-    assert bundle_zip("image_api", STACK, source_root=source, cdk_out=cdk_out) == first
+    assert (
+        bundle_zip("image_api", STACK, source_root=source, cdk_out=cdk_out, zip_cache=cdk_out.parent / "zips")
+        == first
+    )
 
 
 def test_a_changed_requirements_file_needs_a_deploy(trees: tuple[Path, Path]) -> None:
@@ -78,7 +85,7 @@ def test_a_changed_requirements_file_needs_a_deploy(trees: tuple[Path, Path]) ->
     (source / "image_api" / "requirements.txt").write_text("pydantic==2.15.0\n")
 
     with pytest.raises(NeedsDeployError, match=r"requirements\.txt changed"):
-        bundle_zip("image_api", STACK, source_root=source, cdk_out=cdk_out)
+        bundle_zip("image_api", STACK, source_root=source, cdk_out=cdk_out, zip_cache=cdk_out.parent / "zips")
 
 
 def test_the_source_hash_ignores_bytecode_and_sees_every_source_change(trees: tuple[Path, Path]) -> None:
