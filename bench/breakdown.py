@@ -13,6 +13,7 @@ operation, by name); the rest is routing, validation, our code and serialization
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 import time
@@ -159,6 +160,17 @@ def main() -> None:
                     "POST", "/images/upload", "/images/upload", token, query={"content_type": "image/png"}
                 ),
             ),
+            "PATCH /images/{id}": (
+                "image_api.edit_image",
+                rest_event(
+                    "PATCH",
+                    "/images/{image_id}",
+                    f"/images/{image_id}",
+                    token,
+                    path_parameters={"image_id": image_id},
+                    body=json.dumps({"tags": ["bench", "edited"], "description": "bench"}),
+                ),
+            ),
         }
         results: dict[str, list[Clock]] = defaultdict(list)
         for name, (module_name, event) in cases.items():
@@ -173,8 +185,23 @@ def main() -> None:
                 with current[0].part("total"):
                     answer = handler(event, Context())
                 if name == "POST /images/upload":
-                    service.created.append(__import__("json").loads(answer["body"])["image_id"])
+                    uploaded = json.loads(answer["body"])["image_id"]
+                    service.created.append(uploaded)
                 results[name].append(current[0])
+            # The upload this round requested, still pending, deleted as a client would.
+            delete = rest_event(
+                "DELETE",
+                "/images/{image_id}",
+                f"/images/{uploaded}",
+                token,
+                path_parameters={"image_id": uploaded},
+            )
+            current[0] = Clock()
+            with current[0].part("total"):
+                answer = importlib.import_module("image_api.delete_image").handler(delete, Context())
+            if answer["statusCode"] != 204:
+                raise SystemExit(f"bench: DELETE answered {answer['statusCode']}: {answer['body'][:300]}")
+            results["DELETE /images/{id} (pending)"].append(current[0])
     finally:
         service.close()
     publish(breakdown_section(results, args.rounds, watch))
