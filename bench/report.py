@@ -152,14 +152,36 @@ def load_sections(results_dir: Path = RESULTS_DIR) -> list[Section]:
     return ordered + [found[key] for key in sorted(found)]
 
 
+# What was changed to reach these figures (issue 16), for a reader who wonders why they moved.
+CHANGES = (
+    "## What changed for these figures",
+    "",
+    "- **Bundles carry bytecode** (`stacks/python_function_code.py`): Lambda cannot write `__pycache__` "
+    "into its read-only `/var/task` (nor does the local cloud, `-B`), and bundles were built with "
+    "`pip --no-compile`, so every cold start compiled Powertools, Pydantic, PyJWT and our code from "
+    "source. Now unchecked-hash `.pyc` files ship in every bundle: section 3's two middle columns "
+    "separate this from the next change.",
+    "- **Imports on first need** (`image_api/dependencies.py`): PyJWT with `cryptography` only when a "
+    "request first verifies a token (never for `/openapi.json`), the AWS clients when the service is "
+    "first used. Pillow was already in processing only.",
+    "- **Variants lossy or lossless, whichever is smaller** (`image_processing/imaging.py`): section 5.",
+    "- **`make hotswap`** (`localcloud/hotswap.py`): new code into the deployed functions without a "
+    "deploy; `make deploy-local` runs it too, so no function keeps stale code (section 7).",
+    "- **Unit and infrastructure tests in parallel** (pytest-xdist, `TEST_WORKERS`, section 7b).",
+    "- **Payload accounting in the local cloud**: a `LOCALCLOUD PAYLOAD` line after each REPORT line "
+    "(section 6).",
+)
+
+
 def render(sections: Sequence[Section]) -> str:
     """The whole document: how to reproduce it, every target at a glance, then each section."""
     out = [
         "# Benchmarks",
         "",
-        "Written by `make bench` (after `make up`); each part also runs alone (`make bench-latency`,",
-        "`bench-throughput`, `bench-imports`, `bench-list`, `bench-variants`, `bench-upload`,",
-        "`bench-loop`) and refreshes its own section. Do not edit by hand: change `bench/` and run it",
+        "Written by `make bench` (after `make up`); each part also runs alone and refreshes its own",
+        "sections: `make bench-latency` (1, 1b, 2), `bench-imports` (3), `bench-coldstart` (3b),",
+        "`bench-list` (4), `bench-variants` (5), `bench-upload` (6), `bench-loop` (7; with",
+        "`BENCH_TESTS=1` also 7b). Do not edit by hand: change `bench/` and run it",
         "again. Timings come from a shared 2-core machine on which other work ran at the same time:",
         "each section gives its load average at start and end, latency figures are medians of",
         "interleaved rounds (every series measured in every round, the order rotated each round), and",
@@ -178,6 +200,7 @@ def render(sections: Sequence[Section]) -> str:
     if misses:
         out += ["", "Each miss, measured down to what causes it, and what would fix it:", ""]
         out += [f"- **{target.name}**: {target.miss_reason}" for target in misses]
+    out += ["", *CHANGES]
     for section in sections:
         out += [
             "",
