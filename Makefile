@@ -197,4 +197,4 @@ hotswap: $(VENV)/.installed ## after a change to lambda_src/: put the new code i
 	@$(LOCALCLOUD_ENV) $(PYTHON) -m localcloud.hotswap $(STACK)
 
 clean: localcloud-stop ## remove everything make installed or generated
-	rm -rf $(VENV) node_modules .localcloud localcloud/node/node_modules cdk.out .cdk-bundles
+	rm -rf $(VENV) node_modules .localcloud localcloud/node/node_modules cdk.out cdk.out.bench .cdk-bundles
