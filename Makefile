@@ -34,8 +34,9 @@ LOCAL_CONTEXT := -c stage=$(STAGE) -c s3_public_endpoint=$(LOCALCLOUD_URL) \
 .PHONY: help up down url token dev-issuer install install-browser gallery-build gallery-start gallery-stop \
 	gallery-url localcloud-install localcloud-start localcloud-stop localcloud-status \
 	localcloud-logs bootstrap-local deploy-local destroy-local synth deploy-aws check lint typecheck \
-	test test-unit test-infra test-localcloud test-integration test-browser fuzz bad-input load reconcile bench simulate \
-	openapi clean
+	test test-unit test-infra test-localcloud test-integration test-browser fuzz bad-input load reconcile simulate \
+	bench bench-floor bench-latency bench-coldstart bench-imports bench-list bench-variants bench-upload bench-loop \
+	hotswap openapi clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -99,6 +100,9 @@ deploy-local: bootstrap-local ## deploy the image service to the local cloud (wr
 	$(LOCALCLOUD_ENV) $(CDKLOCAL) deploy $(STACK) $(LOCAL_CONTEXT) \
 		--require-approval never --progress events \
 		--outputs-file $(OUTPUTS)
+	@# A function hotswapped since (make hotswap) keeps that code through a deploy whose assets
+	@# did not change: put the checkout's code back into any such function.
+	@$(LOCALCLOUD_ENV) $(PYTHON) -m localcloud.hotswap $(STACK) --quiet
 
 destroy-local: dev-issuer ## remove the image service from the local cloud
 	$(LOCALCLOUD_ENV) $(CDKLOCAL) destroy $(STACK) $(LOCAL_CONTEXT) --force
@@ -150,11 +154,14 @@ typecheck: $(VENV)/.installed web/node_modules/.installed ## mypy (strict), and 
 
 check: lint typecheck
 
+# Unit and infrastructure tests run in parallel (pytest-xdist); TEST_WORKERS=1 runs them in one process.
+TEST_WORKERS ?= 2
+
 test-unit: $(VENV)/.installed ## unit tests (no network)
-	$(PYTEST) tests/unit -q
+	$(PYTEST) tests/unit -q -n $(TEST_WORKERS)
 
 test-infra: $(VENV)/.installed ## CDK assertions and cdk-nag (no network)
-	$(PYTEST) tests/infrastructure -q
+	$(PYTEST) tests/infrastructure -q -n $(TEST_WORKERS)
 
 test-localcloud: install ## the local cloud's own tests (starts it, deploys a test stack)
 	$(LOCALCLOUD_ENV) $(PYTEST) tests/localcloud -q
@@ -183,8 +190,49 @@ openapi: $(VENV)/.installed ## regenerate openapi.json from the code (a unit tes
 	@PYTHONPATH=lambda_src $(PYTHON) -m image_api.contract > openapi.json.tmp && mv openapi.json.tmp openapi.json
 	@echo "openapi.json written"
 
-bench: deploy-local ## API latency and throughput against the local cloud, with a floor measured in the same run
-	$(LOCALCLOUD_ENV) $(PYTHON) -m bench.api_bench --outputs $(OUTPUTS)
+# --- benchmarks (bench/): each part refreshes its own section of docs/benchmarks.md -----------
+
+BENCH_OUTPUTS := .localcloud/bench-outputs.json
+BENCH := $(LOCALCLOUD_ENV) $(PYTHON) -m
+
+bench: deploy-local bench-floor ## every benchmark below, then docs/benchmarks.md (10-20 min)
+	$(BENCH) bench.latency
+	$(BENCH) bench.breakdown
+	$(BENCH) bench.coldstart
+	$(BENCH) bench.imports
+	$(BENCH) bench.list_cost
+	$(BENCH) bench.variants
+	$(BENCH) bench.upload_path
+	$(BENCH) bench.local_loop --make-args "LOCALCLOUD_PORT=$(LOCALCLOUD_PORT)"
+
+bench-floor: bootstrap-local ## deploy the bench's floor: a bare echo function behind a REST API
+	@$(LOCALCLOUD_ENV) $(CDKLOCAL) deploy BenchFloor --app "$(PYTHON) -m bench.app" --output cdk.out.bench \
+		--require-approval never --outputs-file $(BENCH_OUTPUTS) >/dev/null
+
+bench-latency: deploy-local bench-floor ## warm latency of every route and throughput of the reads, against the echo
+	$(BENCH) bench.latency
+	$(BENCH) bench.breakdown
+
+bench-coldstart: deploy-local bench-floor ## time to first response of fresh execution environments
+	$(BENCH) bench.coldstart
+
+bench-imports: deploy-local ## import time of each handler module, before and after (python -X importtime)
+	$(BENCH) bench.imports
+
+bench-list: $(VENV)/.installed ## items a list page examines as the table grows to 100,000 images
+	$(BENCH) bench.list_cost
+
+bench-variants: $(VENV)/.installed ## reduced-scale decoding and variant bytes over a made corpus
+	$(BENCH) bench.variants
+
+bench-upload: deploy-local ## bytes through Lambda per upload, and the largest upload straight to S3
+	$(BENCH) bench.upload_path
+
+bench-loop: install ## make up with the cloud stopped, a hotswap after a handler change (BENCH_TESTS=1: make test too)
+	$(BENCH) bench.local_loop --make-args "LOCALCLOUD_PORT=$(LOCALCLOUD_PORT)" $(if $(BENCH_TESTS),--tests)
+
+hotswap: $(VENV)/.installed ## after a change to lambda_src/: put the new code into the deployed functions (seconds)
+	@$(LOCALCLOUD_ENV) $(PYTHON) -m localcloud.hotswap $(STACK)
 
 # The simulation's workload: 100,000 uploads by 10,000 users counted from the repository's requests
 # (SIMULATE_BACKEND=recorder; minutes). SIMULATE_BACKEND=localcloud drives the local cloud's
@@ -197,4 +245,4 @@ simulate: $(VENV)/.installed ## writes per index partition before and after shar
 		--uploads $(SIMULATE_UPLOADS) --users $(SIMULATE_USERS) --backend $(SIMULATE_BACKEND)
 
 clean: gallery-stop localcloud-stop ## remove everything make installed or generated
-	rm -rf $(VENV) node_modules .localcloud localcloud/node/node_modules cdk.out .cdk-bundles web/node_modules web/dist
+	rm -rf $(VENV) node_modules .localcloud localcloud/node/node_modules cdk.out cdk.out.bench .cdk-bundles web/node_modules web/dist

@@ -15,8 +15,10 @@ from synth to synth while nothing changed.
 
 from __future__ import annotations
 
+import compileall
 import hashlib
 import os
+import py_compile
 import shutil
 import subprocess
 import sys
@@ -35,7 +37,8 @@ BUNDLE_CACHE = PROJECT_ROOT / ".cdk-bundles"
 SHARED_PACKAGE = "image_core"
 
 # Bump when the way a bundle is built changes, so that older cache entries are not reused.
-_BUNDLE_FORMAT = "1"
+# 2: bundles carry bytecode (``compile_bytecode``).
+_BUNDLE_FORMAT = "2"
 _PIP_ARCH = {
     lambda_.Architecture.X86_64.name: "x86_64",
     lambda_.Architecture.ARM_64.name: "aarch64",
@@ -148,6 +151,7 @@ class PipLocalBundling:
         shutil.copytree(self.installed_requirements(), output, dirs_exist_ok=True)
         for package in self.packages:
             _copy_package(self.source_root / package, output / package)
+            compile_bytecode(output / package)
         # True: never fall back to Docker bundling.
         return True
 
@@ -165,6 +169,7 @@ class PipLocalBundling:
             subprocess.run(self.pip_command(building), check=True)  # noqa: S603 (our own arguments)
             if without_dependencies(self.requirements).is_file():
                 subprocess.run(self.no_deps_pip_command(building), check=True)  # noqa: S603
+            compile_bytecode(building)
             building.rename(entry)
         except OSError:
             if not entry.is_dir():  # not another synth winning the race
@@ -185,8 +190,8 @@ class PipLocalBundling:
             "--python-version", python_version(),
             "--platform", f"manylinux_2_28_{arch}",
             "--platform", f"manylinux2014_{arch}",
-            # Bytecode written here would be for the host's paths and times; Lambda cannot
-            # write its own to the read-only /var/task either way.
+            # pip's bytecode is checked against the files' times, which the asset's zip does
+            # not keep exactly; compile_bytecode writes bytecode that stays valid.
             "--no-compile",
             "--target", str(target),
             "-r", str(self.requirements),
@@ -196,6 +201,26 @@ class PipLocalBundling:
         """Installs ``requirements-no-deps.txt`` into ``target`` beside the rest, without dependencies."""
         command = self.pip_command(target)
         return [*command[:-2], "--no-deps", "-r", str(without_dependencies(self.requirements))]
+
+
+def compile_bytecode(directory: Path) -> None:
+    """Compile every module under ``directory`` for the runtime's Python, as ``__pycache__``.
+
+    Lambda cannot write bytecode into its read-only /var/task (nor does the local cloud into
+    the unzipped code), so a bundle without it compiles every module it imports, Powertools,
+    Pydantic and PyJWT included, on every cold start: most of a handler's import time.
+    Unchecked-hash bytecode is valid whatever times the zip gives the files (a bundle is built
+    whole and never edited in place); the real file path replaces the compiled-in one at import.
+    Bytecode is specific to a Python version: a synth on another one writes none.
+    """
+    if f"{sys.version_info.major}.{sys.version_info.minor}" != python_version():
+        return
+    compileall.compile_dir(
+        directory,
+        quiet=2,
+        workers=1,
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+    )
 
 
 def python_code_asset(

@@ -195,3 +195,14 @@ def progressive_jpeg_with_repeated_last_scan(width: int, height: int, repeats: i
     last_scan = data.rindex(b"\xff\xda")
     assert data.endswith(b"\xff\xd9")
     return data[:-2] + data[last_scan:-2] * repeats + b"\xff\xd9"
+
+
+def flat_graphic(width: int = 400, height: int = 300) -> bytes:
+    """A flat graphic as a PNG of a couple of KB: a few solid shapes in a few colours (a logo, a chart)."""
+    image = Image.new("RGB", (width, height), (250, 250, 250))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((20, 20, width // 2, height // 2), fill=(30, 90, 200))
+    draw.ellipse((width // 2, height // 3, width - 30, height - 30), fill=(230, 120, 20))
+    for x in range(40, width - 40, 60):
+        draw.line((x, height - 60, x + 40, height - 20), fill=(20, 20, 20), width=3)
+    return encoded(image, "PNG", optimize=True)

@@ -3,22 +3,28 @@
 Routes receive the service through Powertools' ``Depends(image_service)`` and the caller
 through ``Depends(current_caller)`` (``image_api.resolver``); tests swap the service with
 ``app.dependency_overrides[image_service]``.
+
+What only some requests need is imported when they first need it, not with the handler:
+PyJWT and ``cryptography`` (``image_api.auth``) by the first request that verifies a token,
+which a request for the API's own description never does, and the AWS clients by the first
+request that reaches the service (``docs/benchmarks.md``, cold start).
 """
 
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
-from aws_lambda_powertools.event_handler import Request
-
-from image_api.auth import CoolingDownJwksClient, InlineJwks, JwksEndpoint, SigningKeys, TokenVerifier
 from image_api.identity import Caller
-from image_api.settings import AuthSettings, get_auth_settings
+from image_api.settings import get_auth_settings
 from image_api.use_cases import ImageService
-from image_core.clients import image_repository, image_storage
 from image_core.environment import AuthMode
-from image_core.settings import get_settings
-from image_core.storage import presigning_client
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import Request
+
+    from image_api.auth import SigningKeys, TokenVerifier
+    from image_api.settings import AuthSettings
 
 # Well inside the functions' timeout, so that an issuer that does not answer is a 503, not a timeout.
 JWKS_FETCH_TIMEOUT_SECONDS = 3
@@ -35,6 +41,10 @@ JWKS_FAILURE_COOLDOWN_SECONDS = 10
 def image_service() -> ImageService:
     # Clients are created here, lazily, rather than at import: importing the handler module
     # stays cheap and free of AWS calls, and a container creates each client once.
+    from image_core.clients import image_repository, image_storage
+    from image_core.settings import get_settings
+    from image_core.storage import presigning_client
+
     settings = get_settings()
     return ImageService(
         repository=image_repository(settings),
@@ -46,6 +56,8 @@ def image_service() -> ImageService:
 @cache
 def token_verifier() -> TokenVerifier:
     """Kept for the warm container, and with it the issuer's JWKS once fetched."""
+    from image_api.auth import TokenVerifier
+
     settings = get_auth_settings()
     # AuthSettings guarantees these in jwt mode, the only mode that verifies tokens.
     assert settings.issuer is not None
@@ -59,6 +71,8 @@ def token_verifier() -> TokenVerifier:
 
 
 def _signing_keys(settings: AuthSettings) -> SigningKeys:
+    from image_api.auth import CoolingDownJwksClient, InlineJwks, JwksEndpoint
+
     if settings.jwks is not None:
         return InlineJwks(settings.jwks)
     assert settings.jwks_url is not None

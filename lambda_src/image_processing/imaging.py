@@ -16,8 +16,8 @@ safe checks first:
    needs: its whole compressed stream is still read, so truncation is still found, but a
    24-megapixel photo never occupies 24 megapixels of memory;
 5. from the first frame, upright (EXIF orientation applied) and in sRGB: the WebP variants,
-   rebuilt from bare pixels so no metadata (EXIF, GPS, XMP, ICC) reaches them, and the
-   perceptual hash.
+   rebuilt from bare pixels so no metadata (EXIF, GPS, XMP, ICC) reaches them, each lossy or
+   lossless, whichever is smaller (``_smaller_webp_variants``), and the perceptual hash.
 """
 
 from __future__ import annotations
@@ -71,6 +71,10 @@ MAX_JPEG_SCANS: Final = 100
 # Long edge in pixels of each derived variant; smaller images are never scaled up.
 VARIANT_LONG_EDGES: Final[Mapping[Variant, int]] = {Variant.PREVIEW: 1280, Variant.THUMBNAIL: 256}
 _WEBP_QUALITY: Final = 80
+# A picture of at most this many colours is a graphic (a logo, a chart, a screenshot), whose
+# variants are also tried as lossless WebP; up to _PALETTE_COLOURS, reduced to its own colours.
+_GRAPHIC_COLOURS: Final = 4096
+_PALETTE_COLOURS: Final = 256
 
 # What decoding damaged data raises in Pillow and its codecs: "image file is truncated"
 # (OSError), broken chunks (SyntaxError), bad values (ValueError), short reads (EOFError,
@@ -141,7 +145,7 @@ def inspect_upload(data: bytes, *, declared: ImageContentType, max_pixels: int) 
         upright = ImageOps.exif_transpose(_shrunk(first_frame, VARIANT_LONG_EDGES[Variant.PREVIEW]))
     preview = _display_ready(upright)
     thumbnail = _shrunk(preview, VARIANT_LONG_EDGES[Variant.THUMBNAIL])
-    variants = {Variant.PREVIEW: _webp(preview), Variant.THUMBNAIL: _webp(thumbnail)}
+    variants = _smaller_webp_variants(first_frame, preview, thumbnail)
     facts = ImageFacts(
         width=width,
         height=height,
@@ -357,9 +361,42 @@ def _display_ready(image: Image.Image) -> Image.Image:
     return image.convert(target_mode) if image.mode != target_mode else image
 
 
-def _webp(image: Image.Image) -> bytes:
+def _smaller_webp_variants(
+    source: Image.Image, preview: Image.Image, thumbnail: Image.Image
+) -> dict[Variant, bytes]:
+    """Each variant as lossy or lossless WebP, whichever is smaller for this picture.
+
+    Photos compress best lossy, and lossless encoding of one costs far more time than it could
+    save, so a picture of many colours (``source``, the decoded first frame) is encoded lossy
+    only. Flat graphics and screenshots compress best lossless: lossy WebP of a 2 KB PNG logo
+    came out at ten times its size. A picture of at most ``_PALETTE_COLOURS`` colours gets each
+    variant reduced back to that many colours first (shrinking blends them at every edge,
+    which lossless coding pays for dearly), so a logo's variants keep its flat colours.
+    """
+    # Pillow counts the colours of 8-bit modes only; 16-bit and float grayscale is a photo here.
+    colours = None if source.mode in _WIDE_GRAYSCALE_MODES else source.getcolors(_GRAPHIC_COLOURS)
+    variants = {}
+    for variant, image in ((Variant.PREVIEW, preview), (Variant.THUMBNAIL, thumbnail)):
+        candidates = [_webp(image, lossless=False)]
+        if colours is not None:
+            flat = image
+            if len(colours) <= _PALETTE_COLOURS:
+                flat = _reduced_to(image, len(colours))
+            candidates.append(_webp(flat, lossless=True))
+        variants[variant] = min(candidates, key=len)
+    return variants
+
+
+def _reduced_to(image: Image.Image, colours: int) -> Image.Image:
+    """``image`` with at most ``colours`` colours, undithered (dither is noise lossless coding pays for)."""
+    method = Image.Quantize.FASTOCTREE if image.mode == "RGBA" else Image.Quantize.MEDIANCUT
+    return image.quantize(colors=max(colours, 2), method=method, dither=Image.Dither.NONE).convert(image.mode)
+
+
+def _webp(image: Image.Image, *, lossless: bool) -> bytes:
     # A new image from the bare pixels carries no info dict, so nothing but pixels is saved.
     bare = Image.frombytes(image.mode, image.size, image.tobytes())
     out = io.BytesIO()
-    bare.save(out, format="WEBP", quality=_WEBP_QUALITY)
+    # For lossless WebP, quality is the effort spent on compression (Pillow's default is 80).
+    bare.save(out, format="WEBP", lossless=lossless, quality=_WEBP_QUALITY)
     return out.getvalue()

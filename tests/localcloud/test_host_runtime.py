@@ -32,6 +32,7 @@ from localcloud_plugins.host_executor.runtimes import (
     UnsupportedRuntimeError,
     exit_error,
     invocation_message,
+    payload_line,
     process_environment,
     report_lines,
     resolve_runtime,
@@ -1002,3 +1003,9 @@ def test_given_python_handler_that_exits_leaving_a_shell_started_child_then_the_
     while not _gone(child_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _gone(child_pid)
+
+
+def test_given_finished_invocation_when_payloads_accounted_then_one_line_names_both_sizes() -> None:
+    line = payload_line("req-1", request_bytes=1234, response_bytes=56)
+
+    assert line == "LOCALCLOUD PAYLOAD RequestId: req-1\tRequest: 1234 bytes\tResponse: 56 bytes\n"

@@ -25,6 +25,7 @@ from .process import Outcome, RuntimeProcess, RuntimeStartError
 from .runtimes import (
     exit_error,
     invocation_message,
+    payload_line,
     process_environment,
     report_lines,
     resolve_runtime,
@@ -117,6 +118,15 @@ class HostRuntimeExecutor(RuntimeExecutor):
             duration_ms=duration_ms,
             memory_mb=int(self.function_version.config.memory_size),
             max_memory_mb=self._process.max_memory_mb(),
+        )
+        logs += payload_line(
+            request_id,
+            request_bytes=len(str(payload.get("payload", "")).encode()),
+            response_bytes=len(
+                outcome.payload.encode()
+                if isinstance(outcome.payload, str)
+                else json.dumps(outcome.payload).encode()
+            ),
         )
         if outcome.kind == "response":
             return InvocationResult(request_id, outcome.payload.encode(), is_error=False, logs=logs)

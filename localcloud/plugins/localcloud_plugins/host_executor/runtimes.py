@@ -127,6 +127,18 @@ def invocation_message(payload: Mapping[str, str], *, deadline_ms: int) -> bytes
     return (json.dumps(message) + "\n").encode()
 
 
+def payload_line(request_id: str, *, request_bytes: int, response_bytes: int) -> str:
+    """The local cloud's own accounting of an invocation's payloads (AWS writes no such line).
+
+    After the REPORT line, so that a benchmark can show how many bytes went through a function
+    (``bench/upload_path.py``: none of an upload's image bytes do).
+    """
+    return (
+        f"LOCALCLOUD PAYLOAD RequestId: {request_id}\t"
+        f"Request: {request_bytes} bytes\tResponse: {response_bytes} bytes\n"
+    )
+
+
 def report_lines(request_id: str, *, duration_ms: float, memory_mb: int, max_memory_mb: int) -> str:
     """The END and REPORT lines Lambda writes after each invocation."""
     billed = max(1, int(duration_ms + 0.999))
