@@ -28,7 +28,7 @@ LOCAL_CONTEXT := -c stage=$(STAGE) -c s3_public_endpoint=$(LOCALCLOUD_URL) \
 
 .PHONY: help up down url token dev-issuer install localcloud-install localcloud-start localcloud-stop localcloud-status \
 	localcloud-logs bootstrap-local deploy-local destroy-local synth deploy-aws check lint typecheck \
-	test test-unit test-infra test-localcloud test-integration test-load fuzz bad-input load reconcile bench openapi clean
+	test test-unit test-infra test-localcloud test-integration test-load fuzz bad-input load reconcile bench mutation openapi clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -143,6 +143,19 @@ bad-input: deploy-local ## the bad-input suite against the local cloud (part of 
 reconcile: $(VENV)/.installed ## report what failures left behind on the local cloud (REPAIR=1 also repairs; MIN_AGE=<s> to wait longer)
 	@$(LOCALCLOUD_ENV) $(PYTHON) -m localcloud.reconcile $(OUTPUTS) $(if $(REPAIR),--repair) $(if $(MIN_AGE),--min-age $(MIN_AGE))
 
+# mutmut's own time bound per mutant is a multiple of the tests' time; this bounds the whole run.
+MUTATION_SECONDS ?= 2400
+MUTATION_DIR := .scratch/mutation
+mutation: $(VENV)/.installed ## mutmut on the ownership, token verification, listing and deletion modules against the unit tests (not in make test; MUTATION_SECONDS bounds it)
+	@# The copy mutmut runs in (see [tool.mutmut] in pyproject.toml): the functions under src/ too.
+	@rm -rf $(MUTATION_DIR) && mkdir -p $(MUTATION_DIR)/localcloud
+	@cp -r lambda_src $(MUTATION_DIR)/src && cp -r lambda_src tests imgsvc openapi.json $(MUTATION_DIR)/
+	@cp localcloud/dev_issuer.py localcloud/outputs.py $(MUTATION_DIR)/localcloud/
+	@sed 's|^pythonpath = \[".", "lambda_src"|pythonpath = [".", "src"|' pyproject.toml > $(MUTATION_DIR)/pyproject.toml
+	cd $(MUTATION_DIR) && timeout $(MUTATION_SECONDS) $(CURDIR)/$(VENV)/bin/mutmut run --max-children $$(nproc) \
+		| tr '\r' '\n' | grep -v '^ *$$' | tail -n 2
+	cd $(MUTATION_DIR) && $(CURDIR)/$(VENV)/bin/mutmut results
+
 openapi: $(VENV)/.installed ## regenerate openapi.json from the code (a unit test fails when it is not current)
 	@PYTHONPATH=lambda_src $(PYTHON) -m image_api.contract > openapi.json.tmp && mv openapi.json.tmp openapi.json
 	@echo "openapi.json written"
@@ -151,4 +164,4 @@ bench: deploy-local ## API latency and throughput against the local cloud, with 
 	$(LOCALCLOUD_ENV) $(PYTHON) -m bench.api_bench --outputs $(OUTPUTS)
 
 clean: localcloud-stop ## remove everything make installed or generated
-	rm -rf $(VENV) node_modules .localcloud localcloud/node/node_modules cdk.out .cdk-bundles
+	rm -rf $(VENV) node_modules .localcloud localcloud/node/node_modules cdk.out .cdk-bundles mutants
