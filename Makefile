@@ -144,7 +144,7 @@ reconcile: $(VENV)/.installed ## report what failures left behind on the local c
 	@$(LOCALCLOUD_ENV) $(PYTHON) -m localcloud.reconcile $(OUTPUTS) $(if $(REPAIR),--repair) $(if $(MIN_AGE),--min-age $(MIN_AGE))
 
 # mutmut's own time bound per mutant is a multiple of the tests' time; this bounds the whole run.
-MUTATION_SECONDS ?= 2400
+MUTATION_SECONDS ?= 3000
 MUTATION_DIR := .scratch/mutation
 mutation: $(VENV)/.installed ## mutmut on the ownership, token verification, listing and deletion modules against the unit tests (not in make test; MUTATION_SECONDS bounds it)
 	@# The copy mutmut runs in (see [tool.mutmut] in pyproject.toml): the functions under src/ too.
