@@ -102,3 +102,24 @@ def test_writers_that_lose_pause_a_random_bounded_while_before_reading_again(
     for attempt, pause in enumerate(elapsed.pauses, start=1):
         limit = min(use_cases.RETRY_PAUSE_CAP_SECONDS, use_cases.RETRY_PAUSE_BASE_SECONDS * 2**attempt)
         assert 0 <= pause <= limit
+
+
+def test_the_pauses_double_from_the_base_up_to_the_cap(
+    api: ApiClient,
+    aws: Aws,
+    available_image: UploadImage,
+    elapsed: Elapsed,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the longest pause each time (full jitter draws from 0 up to it), and a record every
+    # write to which loses (mutation testing: halving the pauses, or growing them linearly,
+    # stayed within the bounds the test above checks)
+    monkeypatch.setattr(use_cases.random, "uniform", lambda _low, high: high)
+    image_id = available_image(tags=["cats"])
+    every_transaction_loses(aws, elapsed, taking=0.0)
+
+    # When an edit tries every attempt it has
+    assert api.edit(image_id, {"tags": ["dogs"]}).status_code == 409
+
+    # Then its pauses were 50, 100, 200 ms, then the 400 ms cap
+    assert elapsed.pauses == pytest.approx([0.05, 0.1, 0.2, 0.4])
