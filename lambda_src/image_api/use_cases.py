@@ -9,7 +9,10 @@ What happens in between, when the bytes arrive, is ``image_processing.upload_pro
 
 from __future__ import annotations
 
+import random
+from collections.abc import Iterator
 from datetime import timedelta
+from time import monotonic, sleep
 from typing import Final
 
 from image_api.identity import Caller
@@ -27,6 +30,14 @@ from image_core.use_case import UseCase
 # 409: each attempt reads the record again and decides anew, so only a record that keeps
 # changing under a burst of writes gets that far.
 WRITE_ATTEMPTS: Final = 5
+# A writer that lost pauses a random while before reading again (full jitter, doubling from
+# the base up to the cap), so that writers racing for one record spread out rather than all
+# read, all write, and all but one lose again at once.
+RETRY_PAUSE_BASE_SECONDS: Final = 0.025
+RETRY_PAUSE_CAP_SECONDS: Final = 0.4
+# No attempt starts after this long: however slow each attempt is, the 409 that says to retry
+# comes well within the API functions' 10 s timeout, rather than the timeout's 502.
+RETRY_BUDGET_SECONDS: Final = 4.0
 
 
 class ImageService(UseCase):
@@ -120,7 +131,7 @@ class ImageService(UseCase):
         as read; losing to another writer means reading again and applying the same edit to
         what is there now, so concurrent edits of different fields both stay.
         """
-        for _ in range(WRITE_ATTEMPTS):
+        for _ in _write_attempts():
             image = self._owned_image(image_id, caller, action="edit")
             if image.status not in EDITABLE_STATUSES:
                 raise Conflict(
@@ -145,7 +156,7 @@ class ImageService(UseCase):
         is left orphaned. Another user's image is not found, or, if public and so visible to
         them, forbidden.
         """
-        for _ in range(WRITE_ATTEMPTS):
+        for _ in _write_attempts():
             image = self._owned_image(image_id, caller, action="delete")
             try:
                 # Conditional on the version read: the tag items deleted with it are then all there are.
@@ -189,3 +200,15 @@ class ImageService(UseCase):
         ):
             raise NotFound("image not found")
         return image
+
+
+def _write_attempts() -> Iterator[int]:
+    """The attempts of a conditional write that may lose to concurrent writers: up to
+    ``WRITE_ATTEMPTS``, each after a random pause, none started past ``RETRY_BUDGET_SECONDS``."""
+    started = monotonic()
+    for attempt in range(WRITE_ATTEMPTS):
+        if attempt:
+            if monotonic() - started >= RETRY_BUDGET_SECONDS:
+                return
+            sleep(random.uniform(0, min(RETRY_PAUSE_CAP_SECONDS, RETRY_PAUSE_BASE_SECONDS * 2**attempt)))
+        yield attempt

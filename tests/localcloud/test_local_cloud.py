@@ -15,6 +15,8 @@ import pytest
 import requests
 from botocore.config import Config
 
+from localcloud_plugins.event_invoke import default_invoker_count
+
 from .conftest import invoke
 
 pytestmark = pytest.mark.localcloud
@@ -99,6 +101,22 @@ def test_concurrent_calls_are_all_answered_by_more_than_one_environment(test_sta
 
     assert [error for error, _ in results] == [None] * 5
     assert len({payload["pid"] for _, payload in results}) > 1
+
+
+def test_a_burst_of_calls_is_answered_by_at_most_a_machine_sized_number_of_environments(
+    test_stack: dict[str, str],
+) -> None:
+    # Lambda would start one environment per concurrent call; on this machine each is a process,
+    # and 100 at once starved every one of them (see invocation_slots.py). Three times the cap:
+    # every call is answered, the ones beyond the cap after waiting for a free environment.
+    function = test_stack["DirectFunction"]
+    calls = 3 * default_invoker_count()
+
+    with ThreadPoolExecutor(max_workers=calls) as pool:
+        results = list(pool.map(lambda _: invoke(function, {"sleep": 1}), range(calls)))
+
+    assert [error for error, _ in results] == [None] * calls
+    assert 1 < len({payload["pid"] for _, payload in results}) <= default_invoker_count()
 
 
 def test_warm_environment_is_reused_between_sequential_calls(test_stack: dict[str, str]) -> None:

@@ -23,10 +23,13 @@ from localcloud_plugins.cloudformation_shapes import (
 )
 from localcloud_plugins.event_invoke import (
     ANSWER_MARGIN_SECONDS,
+    NOT_RUN_MESSAGE,
     FreeWorkerPool,
+    dead_letter_answer,
     event_invoke_client_config,
 )
 from localcloud_plugins.gateway_response_shapes import static_headers, template_for
+from localcloud_plugins.invocation_slots import InvocationSlots
 from localcloud_plugins.serialized_dispatch import serialized
 from localcloud_plugins.ttl_sweep import sweep_table
 
@@ -109,6 +112,38 @@ def test_template_for_prefers_json() -> None:
     assert template_for({"text/plain": "t", "application/json": "j"}) == ("application/json", "j")
     assert template_for({"text/plain": "t"}) == ("text/plain", "t")
     assert template_for({}) is None
+
+
+def test_a_dead_letter_of_an_event_never_run_says_so_and_one_answered_quotes_the_answer() -> None:
+    # A throttled event (reserved concurrency 0) has no answer: LocalStack passes None.
+    assert dead_letter_answer(None) == {"errorMessage": NOT_RUN_MESSAGE}
+    answered = {"errorMessage": "boom", "errorType": "RuntimeError"}
+    assert dead_letter_answer(answered) is answered
+
+
+def test_invocation_slots_let_a_bounded_number_run_per_function_and_make_the_rest_wait() -> None:
+    slots = InvocationSlots(per_function=2)
+    running: dict[str, int] = {"a": 0, "b": 0}
+    most: dict[str, int] = {"a": 0, "b": 0}
+    guard = threading.Lock()
+
+    def invocation(function: str) -> str:
+        with slots.slot(function):
+            with guard:
+                running[function] += 1
+                most[function] = max(most[function], running[function])
+            time.sleep(0.05)
+            with guard:
+                running[function] -= 1
+        return function
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        done = list(pool.map(invocation, ["a"] * 8 + ["b"] * 4))
+
+    # Every invocation ran (none refused), never more than two of one function at once, and
+    # the functions do not share their slots.
+    assert done == ["a"] * 8 + ["b"] * 4
+    assert most == {"a": 2, "b": 2}
 
 
 @pytest.fixture

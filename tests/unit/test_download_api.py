@@ -7,8 +7,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from image_core import schema
+from tests import images
 from tests.unit.conftest import BUCKET_NAME, DOWNLOAD_URL_EXPIRES_SECONDS, Aws, UploadImage
-from tests.unit.harness import ApiClient
+from tests.unit.harness import ApiClient, deliver_object_created
 
 
 def test_available_image_gets_a_short_lived_presigned_get(
@@ -40,6 +41,26 @@ def test_pending_image_cannot_be_downloaded_yet(api: ApiClient, pending_image: U
     image_id = pending_image()
 
     result = api.download(image_id)
+
+    assert result.status_code == 409
+    assert result.error["code"] == "conflict"
+
+
+@pytest.mark.parametrize("variant", [None, "thumbnail"])
+def test_a_rejected_image_which_has_a_revision_but_no_bytes_cannot_be_downloaded(
+    api: ApiClient, aws: Aws, pending_image: UploadImage, variant: str | None
+) -> None:
+    # Given an image whose bytes were refused: its record names their revision, but they were
+    # deleted (mutation testing: a download checking only for a missing revision served a link
+    # to nothing)
+    image_id = pending_image()
+    key = schema.incoming_object_key(image_id)
+    deliver_object_created(BUCKET_NAME, key, len(images.TEXT), etag=aws.put(key, images.TEXT, "image/jpeg"))
+    record = aws.item(image_id)
+    assert record is not None
+    assert (record["status"], bool(record["revision"])) == ("rejected", True)
+
+    result = api.download(image_id, variant)
 
     assert result.status_code == 409
     assert result.error["code"] == "conflict"

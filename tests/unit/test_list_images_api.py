@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from image_api.listing import MAX_CURSOR_LENGTH
 from image_core import schema
 from tests.unit.conftest import BUCKET_NAME, DOWNLOAD_URL_EXPIRES_SECONDS, LISTING_SHARDS, Aws, UploadImage
 from tests.unit.harness import ApiClient
@@ -415,6 +416,16 @@ def tampered(payload: dict[str, Any], **key_changes: str | None) -> dict[str, An
             ),
             id="pk of another image",
         ),
+        # The next three were found by make mutation: no unit test reached these refusals.
+        pytest.param(
+            lambda api: seal_cursor(tampered(open_cursor(first_cursor(api)), sk=schema.tag_sort_key("cats"))),
+            id="sort key of a tag item",
+        ),
+        pytest.param(
+            lambda api: (lambda cursor: cursor[:8] + "!*" + cursor[8:])(first_cursor(api)),
+            id="characters outside the alphabet inside a cursor",
+        ),
+        pytest.param(lambda _api: "A" * (MAX_CURSOR_LENGTH + 4), id="longer than any cursor issued"),
     ],
 )
 def test_bad_foreign_or_tampered_cursor_is_rejected(

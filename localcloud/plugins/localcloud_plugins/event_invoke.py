@@ -13,6 +13,12 @@ must hold for that to follow Lambda's rules, and LocalStack 2026.3.0 guarantees 
   poller takes up to ten at a time and its thread pool queues what it cannot start; an event
   that waits there longer than its queue visibility (function timeout + 60 s) is taken again
   and runs twice.
+
+And one more for an event that is never run at all: with the function's reserved concurrency
+at 0 (every invocation throttled), Lambda hands it at once to the on-failure destination
+(condition ``ZeroReservedConcurrency``) and to the dead-letter queue. LocalStack does the
+first, but reads the error message for the second from the function's answer, which such an
+event does not have: it fails there, logs it, and the event never reaches the queue.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from botocore.config import Config
 
@@ -37,6 +44,18 @@ def event_invoke_client_config(function_timeout_seconds: int) -> Config:
         # A connection that stays silent for up to 15 minutes must not be dropped on the way.
         tcp_keepalive=True,
     )
+
+
+# The dead-letter message's ErrorMessage for an event the function never ran.
+NOT_RUN_MESSAGE = "The function was not invoked: throttled (reserved concurrency 0), or the event aged out"
+
+
+def dead_letter_answer(response_payload: dict[str, Any] | None) -> dict[str, Any]:
+    """The function's answer as the dead-letter queue quotes it (its ``errorMessage``); for an
+    event that never ran, and so has no answer, one that says so."""
+    if response_payload is None:
+        return {"errorMessage": NOT_RUN_MESSAGE}
+    return response_payload
 
 
 def default_invoker_count() -> int:

@@ -6,8 +6,10 @@ longer was sent again while it still ran, every copy counted its own retries, no
 the on-failure destination or the dead-letter queue, and the copies filled the poller's pool
 so that other events starved (see event_invoke.py). This start-up hook gives each poller a
 client that waits for the function's timeout and never resends, and a pool that takes an
-event from the queue only when it can start it. The poller's own logic (retry counting,
-maximum event age, destinations, dead-letter queue) is LocalStack's, unchanged.
+event from the queue only when it can start it; and an event the function never ran (its
+reserved concurrency is 0) reaches the dead-letter queue as well as the on-failure destination.
+The poller's own logic (retry counting, maximum event age, destinations, dead-letter queue) is
+LocalStack's, otherwise unchanged.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from localstack.runtime import hooks
 from localstack.utils.patch import patch
 
-from .event_invoke import FreeWorkerPool, event_invoke_client_config
+from .event_invoke import FreeWorkerPool, dead_letter_answer, event_invoke_client_config
 
 
 @hooks.on_infra_start()
@@ -39,3 +41,10 @@ def invoke_async_events_once() -> None:
         self.invoker_pool = FreeWorkerPool(
             thread_name_prefix=f"lambda-invoker-{function.id.function_name}:{function.id.qualifier}"
         )
+
+    @patch(Poller.process_dead_letter_queue)
+    def dead_letter_even_when_never_run(
+        original: Any, self: Any, sqs_invocation: Any, response_payload: dict[str, Any] | None
+    ) -> None:
+        # LocalStack passes None for an event that never ran, then fails reading its error message.
+        original(self, sqs_invocation, dead_letter_answer(response_payload))
