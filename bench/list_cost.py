@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
 import re
 import sys
@@ -297,6 +298,25 @@ def read_units(items: int) -> float:
     return math.ceil(items * ITEM_BYTES / 4096) * 0.5
 
 
+def _growth_reason(shape: str, scanned: list[int]) -> str:
+    """Why a shape's page examines more items in the largest table than in the smallest."""
+    layout = schema.ListingLayout()
+    # Every shard and the partition written before sharding, each queried with Limit = page size.
+    bound = (layout.read_shards + 1) * PAGE
+    if shape.startswith("public") and max(scanned) <= bound and scanned[-1] == scanned[-2]:
+        return (
+            f"a public page queries all {layout.read_shards} shards (and the unsharded partition) at once,"
+            f" each with Limit = {PAGE}, and merges them: it examines at most {bound} items whatever the"
+            f" table's size, reached once each shard holds a page ({' -> '.join(map(str, scanned))} items"
+            " as the table grows: flat from 10,000 on). The smallest table has fewer public items than"
+            " that bound, so the ratio compares a partly empty index with a full one; the cost does not"
+            " grow with the table beyond it. What would cut it: per-shard limits near page/shards with a"
+            " refill round for shards whose last item is above the merge's floor (about a third of the"
+            " items, a second round trip on some pages); see docs/scale.md"
+        )
+    return "the query examines more of the table as it grows: see the table"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -307,6 +327,10 @@ def main() -> None:
     results: dict[tuple[str, int], tuple[int, int, float]] = {}
     scans: dict[tuple[str, int], int] = {}
     load_seconds: dict[int, float] = {}
+    # In process, never the local cloud: make's environment points every AWS client at it, and
+    # moto only intercepts requests sent to AWS's own endpoints.
+    for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB"):
+        os.environ.pop(variable, None)
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         create_table(client)
@@ -374,7 +398,9 @@ def list_section(
                 target=f"<= {TARGET_RATIO}x",
                 measured=f"{scanned_large} vs {scanned_small} ({growth:.2f}x)",
                 met=met,
-                miss_reason="" if met else "the query examines more of the table as it grows: see the table",
+                miss_reason=""
+                if met
+                else _growth_reason(shape.name, [results[(shape.name, size)][0] for size in sizes]),
             )
         )
     latency_rows = [
