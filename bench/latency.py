@@ -21,6 +21,7 @@ import argparse
 import functools
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -241,6 +242,7 @@ def latency_section(
     echo_path = floor.p50 - echo_own
     rows = []
     targets = []
+    shared = Counter(op.handler for op in ops)
     for op in ops:
         summary = Summary.of(series[op.name])
         own_values = by_function.get(op.handler or "echo") or []
@@ -275,6 +277,12 @@ def latency_section(
                 else (
                     f"{over:.1f} ms over the echo: its own duration {own:.1f} ms (the echo's "
                     f"{echo_own:.1f}), the path to it {path_extra:+.1f} ms from the echo's"
+                    if shared[op.handler] == 1
+                    # REPORT lines do not say which route a call answered: the median is the
+                    # function's, over all its routes, and cannot split this route's p50.
+                    else f"{over:.1f} ms over the echo; its function answers {shared[op.handler]} of the "
+                    f"routes above, its own duration over all of them {own:.1f} ms (the echo's "
+                    f"{echo_own:.1f})"
                 ),
             )
         )
