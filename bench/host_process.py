@@ -54,6 +54,23 @@ def _last_line(path: Path) -> dict[str, float]:
     return parts
 
 
+def invoke_reported(
+    lambda_client: Any, function_name: str, event: dict[str, Any]
+) -> tuple[dict[str, Any], float]:
+    """Invoke a function through the local cloud's Lambda API: its answer and its REPORT ``Duration``.
+
+    The deployed function itself too, beside its probed copy in the same rounds: whether the copy
+    runs as long as the function section 1 timed, at the same moment.
+    """
+    answer = lambda_client.invoke(FunctionName=function_name, Payload=json.dumps(event), LogType="Tail")
+    result: dict[str, Any] = json.loads(answer["Payload"].read())
+    tail = base64.b64decode(answer.get("LogResult", "")).decode(errors="replace")
+    match = _REPORT.search(tail)
+    if match is None:
+        raise SystemExit(f"bench: no REPORT line in the log tail of {function_name}: {tail[-300:]}")
+    return result, float(match.group(1))
+
+
 class ProbedFunction:
     """A copy of a deployed function with the probe around its handler, run by the local cloud."""
 
@@ -91,12 +108,9 @@ class ProbedFunction:
 
     def invoke(self, event: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
         """The handler's answer, and the probe's parts with ``duration``: the REPORT line's."""
-        answer = self._lambda.invoke(FunctionName=self.name, Payload=json.dumps(event), LogType="Tail")
-        result: dict[str, Any] = json.loads(answer["Payload"].read())
+        result, duration = invoke_reported(self._lambda, self.name, event)
         parts = _last_line(self.out)
-        tail = base64.b64decode(answer.get("LogResult", "")).decode(errors="replace")
-        if match := _REPORT.search(tail):
-            parts["duration"] = float(match.group(1))
+        parts["duration"] = duration
         return result, parts
 
     def live_process(self) -> tuple[list[str], dict[str, str], Path]:
