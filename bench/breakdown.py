@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 import sys
 import time
 from collections import defaultdict
@@ -261,6 +262,7 @@ def main() -> None:
                 process.close()
             for function in probed.values():
                 function.close()
+            shutil.rmtree(probe_dir, ignore_errors=True)
     finally:
         service.close()
     explain_latency_misses(results, settings_of(results, in_function, in_detached), deployed)
