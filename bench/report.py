@@ -101,6 +101,9 @@ class Section:
     # Markdown: the raw figures, ratios and what they mean.
     body: str
     targets: list[Target] = field(default_factory=list)
+    # For misses of this section's targets that share one cause: that cause, said once before
+    # them (each target's miss_reason then gives only its own figures).
+    miss_cause: str = ""
 
     def save(self, results_dir: Path = RESULTS_DIR) -> Path:
         results_dir.mkdir(parents=True, exist_ok=True)
@@ -126,6 +129,7 @@ class Section:
             commands=list(raw["commands"]),
             body=raw["body"],
             targets=[Target(**target) for target in raw["targets"]],
+            miss_cause=raw.get("miss_cause", ""),
         )
 
 
@@ -196,10 +200,15 @@ def render(sections: Sequence[Section]) -> str:
         for target in section.targets
     ]
     out.append(table(("target", "wanted", "measured", ""), rows) if rows else "No section measured yet.")
-    misses = [target for section in sections for target in section.targets if not target.met]
-    if misses:
+    if any(not target.met for section in sections for target in section.targets):
         out += ["", "Each miss, measured down to what causes it, and what would fix it:", ""]
-        out += [f"- **{target.name}**: {target.miss_reason}" for target in misses]
+    for section in sections:
+        missed = [target for target in section.targets if not target.met]
+        if missed and section.miss_cause:
+            out += [f"- {section.miss_cause}"]
+            out += [f"  - **{target.name}**: {target.miss_reason}" for target in missed]
+        else:
+            out += [f"- **{target.name}**: {target.miss_reason}" for target in missed]
     out += ["", *CHANGES]
     for section in sections:
         out += [

@@ -88,3 +88,14 @@ def run_interleaved[K](
             if deadline():
                 break
     return series
+
+
+def union_ms(spans: Sequence[Sequence[float]]) -> float:
+    """Milliseconds during which at least one of ``spans`` ((start, end) in seconds) was under way."""
+    covered = 0.0
+    reached = float("-inf")
+    for started, ended in sorted((span[0], span[1]) for span in spans):
+        if ended > reached:
+            covered += ended - max(started, reached)
+            reached = ended
+    return covered * 1000

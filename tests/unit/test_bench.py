@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from PIL import Image
 
 from bench.imports import ImportTimes
 from bench.report import Machine, Section, Target, load_sections, render, table, write_document
-from bench.stats import Summary, interleaved, percentile, ratio, run_interleaved
+from bench.stats import Summary, interleaved, percentile, ratio, run_interleaved, union_ms
 from bench.upload_path import padded_png
 
 MACHINE = Machine(
@@ -110,6 +112,42 @@ def test_the_document_lists_every_target_and_explains_each_miss() -> None:
     assert "| p50 LIST | <= 1.3x | 1.6x | **missed** |" in document
     assert "- **p50 LIST**: DynamoDB Query 5 ms" in document
     assert "p50 GET**:" not in document
+
+
+def test_misses_sharing_a_cause_state_it_once_and_each_gives_only_its_own_figures() -> None:
+    missed = [
+        Target(name=f"p50 {route}", target="<= 1.3x", measured="1.6x", met=False, miss_reason=f"{route} 5 ms")
+        for route in ("GET", "LIST")
+    ]
+    shared = replace(section("latency", *missed), miss_cause="**The routes**: one DynamoDB call each")
+    alone = section(
+        "variants", Target(name="decoding", target="4x", measured="3x", met=False, miss_reason="WebP")
+    )
+
+    document = render([shared, alone])
+
+    assert document.count("one DynamoDB call each") == 1
+    assert (
+        "- **The routes**: one DynamoDB call each\n  - **p50 GET**: GET 5 ms\n  - **p50 LIST**: LIST 5 ms\n"
+        "- **decoding**: WebP" in document
+    )
+
+
+def test_a_section_saved_before_shared_causes_existed_loads_without_one(tmp_path: Path) -> None:
+    path = section("latency").save(tmp_path)
+    raw = json.loads(path.read_text())
+    del raw["miss_cause"]
+    path.write_text(json.dumps(raw))
+
+    assert Section.load(path) == section("latency")
+
+
+def test_overlapping_spans_count_once_and_gaps_not_at_all() -> None:
+    # Two calls in parallel from 0 to 3 ms, one nested in another, then one alone after a gap.
+    spans = [(0.0, 0.002), (0.001, 0.003), (0.0015, 0.0025), (0.010, 0.011)]
+
+    assert union_ms(spans) == pytest.approx(4.0)
+    assert union_ms([]) == 0.0
 
 
 def test_the_document_names_the_machine_and_the_commands_of_each_section() -> None:
