@@ -6,7 +6,7 @@ edge where ``ClientError`` codes become domain errors; callers above never see b
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -348,11 +348,7 @@ class ImageRepository:
             query["ExclusiveStartKey"] = _item(start_key)
         with throttling_as_rate_limited():
             response = self._client.query(**query)
-        last_key = response.get("LastEvaluatedKey")
-        return ListingPage(
-            images=[_image_from(item) for item in response.get("Items", [])],
-            last_evaluated_key={name: value["S"] for name, value in last_key.items()} if last_key else None,
-        )
+        return _listing_page(response.get("Items", []), response.get("LastEvaluatedKey"))
 
     def list_merged_page(
         self,
@@ -415,12 +411,7 @@ class ImageRepository:
             # An answer cut short before its first item (DynamoDB's 1 MB per answer) tells
             # nothing about where this partition stands: read on. Never seen with items this small.
             if items or last_key is None:
-                return ListingPage(
-                    images=[_image_from(item) for item in items],
-                    last_evaluated_key={name: value["S"] for name, value in last_key.items()}
-                    if last_key
-                    else None,
-                )
+                return _listing_page(items, last_key)
             query["ExclusiveStartKey"] = last_key
 
     def hide_for_deletion(self, image: Image) -> None:
@@ -515,11 +506,7 @@ class ImageRepository:
             scan["ExclusiveStartKey"] = _item(start_key)
         with throttling_as_rate_limited():
             response = self._client.scan(**scan)
-        last_key = response.get("LastEvaluatedKey")
-        return ListingPage(
-            images=[_image_from(item) for item in response.get("Items", [])],
-            last_evaluated_key={name: value["S"] for name, value in last_key.items()} if last_key else None,
-        )
+        return _listing_page(response.get("Items", []), response.get("LastEvaluatedKey"))
 
     def _transact(
         self,
@@ -711,6 +698,14 @@ def _item(*parts: Mapping[str, Any]) -> dict[str, Any]:
     for part in parts:
         merged.update(part)
     return {name: _serializer.serialize(value) for name, value in merged.items()}
+
+
+def _listing_page(items: Sequence[Mapping[str, Any]], last_key: Mapping[str, Any] | None) -> ListingPage:
+    """The images of a Query or Scan answer, and its LastEvaluatedKey as plain strings (every key is one)."""
+    return ListingPage(
+        images=[_image_from(item) for item in items],
+        last_evaluated_key={name: value["S"] for name, value in last_key.items()} if last_key else None,
+    )
 
 
 def _image_from(item: Mapping[str, Any]) -> Image:
